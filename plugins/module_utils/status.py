@@ -12,6 +12,7 @@ from .config import load_job
 from .errors import ConfigError
 from .ledger import Ledger
 from .schedule import next_due
+from .tasks import Task
 
 
 def _is_running(settings, name):
@@ -89,3 +90,25 @@ def render_table(report):
     for letter in report["dead_letters"]:
         lines.append(f"dead letter: {letter['job']} {letter['ref']} at {letter['created']}: {letter['error']}")
     return "\n".join(lines)
+
+
+def _job_info(args, ctx):
+    from .config import Settings
+
+    settings = Settings.load(args["etc"]) if args["etc"] else ctx.settings
+    report = collect(settings, include_runs=args["runs"])
+    if args["job"]:
+        report["jobs"] = [job for job in report["jobs"] if job["name"] == args["job"]]
+        report["dead_letters"] = [letter for letter in report["dead_letters"] if letter["job"] == args["job"]]
+    return {"changed": False, **report}
+
+
+JOB_INFO = Task(
+    name="job_info",
+    argument_spec={
+        "job": {"type": "str"},
+        "runs": {"type": "int", "default": 0},
+        "etc": {"type": "path"},
+    },
+    run=_job_info,
+)

@@ -40,6 +40,7 @@ class Context:
     """What a task may use besides its arguments."""
 
     check_mode: bool = False
+    diff: bool = False
     job: str | None = None
     run_id: str | None = None
     settings: object = None
