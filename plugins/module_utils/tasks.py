@@ -22,6 +22,7 @@ from .errors import ConfigError
 KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
+    "file_cleanup": "file_cleanup:FILE_CLEANUP",
 }
 
 
