@@ -102,7 +102,7 @@ def check_root(path, allow_system_paths, field):
     if refused and not allow_system_paths:
         shown = path if real == os.path.normpath(path) else f"{path} (resolves to {real})"
         raise ConfigError(f"refusing to clean the system directory {shown}; set allow_system_paths to allow it", field=field)
-    return real
+    return os.path.normpath(path)  # walked as given: a symlink as the last component is not followed
 
 
 def busy_files(roots):
@@ -111,7 +111,7 @@ def busy_files(roots):
     One pass over /proc for the whole run: per file, the walk then does a set lookup.
     """
     busy = set()
-    prefixes = tuple(root.rstrip("/") + "/" for root in roots)
+    prefixes = tuple(os.path.realpath(root).rstrip("/") + "/" for root in roots)  # /proc shows real paths
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
