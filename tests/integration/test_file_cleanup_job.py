@@ -1,13 +1,7 @@
 """file_cleanup through its two other front doors: a caretaker job and the Ansible module."""
 
-import json
 import os
-import pathlib
-import subprocess
 import time
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-VENV_BIN = pathlib.Path(os.environ.get("VIRTUAL_ENV", "/work/main/.venv")) / "bin"
 
 
 def old_file(path, days=30):
@@ -37,41 +31,18 @@ def test_job_with_root_path_fails_naming_the_field(caretaker_host, tmp_path):
     assert "paths[0]" in proc.stderr + proc.stdout and "allow_system_paths" in proc.stderr + proc.stdout
 
 
-def collection_path():
-    """An ansible_collections tree whose caretaker/ops is this checkout."""
-    base = ROOT / ".build" / "collections"
-    link = base / "ansible_collections" / "caretaker" / "ops"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(ROOT, link)
-    return base
-
-
-def ansible_module(args, check=False):
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(collection_path()), "ANSIBLE_LOCALHOST_WARNING": "false",
-           "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-           "ANSIBLE_STDOUT_CALLBACK": "json"}
-    argv = [str(VENV_BIN / "ansible"), "localhost", "-c", "local", "-m", "caretaker.ops.file_cleanup", "-a", json.dumps(args),
-            "-e", f"ansible_python_interpreter={VENV_BIN / 'python'}"]
-    if check:
-        argv.append("--check")
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
-    output = json.loads(proc.stdout)
-    return proc.returncode, output["plays"][0]["tasks"][0]["hosts"]["localhost"]
-
-
-def test_module_check_mode_then_apply(tmp_path):
+def test_module_check_mode_then_apply(tmp_path, ansible_module):
     old = old_file(tmp_path / "x.log")
-    code, preview = ansible_module({"paths": [str(tmp_path)], "age": "1d"}, check=True)
+    code, preview = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"}, check=True)
     assert code == 0 and preview["changed"] is True and preview["files"] == [str(old)]
     assert old.exists()
-    code, applied = ansible_module({"paths": [str(tmp_path)], "age": "1d"})
+    code, applied = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
     assert code == 0 and applied["changed"] is True and not old.exists()
-    code, again = ansible_module({"paths": [str(tmp_path)], "age": "1d"})
+    code, again = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
     assert code == 0 and again["changed"] is False
 
 
-def test_module_refuses_root_without_allow_flag():
-    code, result = ansible_module({"paths": ["/"], "age": "1d"}, check=True)
+def test_module_refuses_root_without_allow_flag(ansible_module):
+    code, result = ansible_module("file_cleanup", {"paths": ["/"], "age": "1d"}, check=True)
     assert code != 0 and result["failed"] is True
     assert "paths[0]" in result["msg"] and "allow_system_paths" in result["msg"]
