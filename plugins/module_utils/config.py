@@ -147,6 +147,8 @@ def parse_job(name: str, path: str, raw: dict) -> Job:
     values = argspec.validate(JOB_SPEC, raw, source=path)
     task = load_task(values["kind"], source=path)
     values["args"] = argspec.validate(task.argument_spec, values["args"], source=path, prefix="args.")
+    if task.check:
+        task.check(values["args"], path)
     if values["timeout"] <= 0:
         raise ConfigError("must be a positive number of seconds", field="timeout", source=path)
     if values["retry"]["attempts"] < 1:

@@ -57,23 +57,23 @@ _STAMP_FIELDS = {"mtime": stat.ST_MTIME, "atime": stat.ST_ATIME, "ctime": stat.S
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
-def parse_age(text, field):
+def parse_age(text):
     """'90' (seconds), '30m', '12h', '7d', '2w' -> seconds."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text).lower())
     if not match:
-        raise ConfigError(f"{text!r} is not an age; use a number with s, m, h, d or w (e.g. 7d)", field=field)
+        raise ValueError(f"{text!r} is not an age; use a number with s, m, h, d or w (e.g. 7d)")
     return float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"]
 
 
-def parse_size(text, field):
+def parse_size(text):
     """'500M', '2G', '1048576' -> bytes."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*", str(text).lower())
     if not match:
-        raise ConfigError(f"{text!r} is not a size; use a number with K, M, G or T (e.g. 500M)", field=field)
+        raise ValueError(f"{text!r} is not a size; use a number with K, M, G or T (e.g. 500M)")
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
-def parse_free(text, field):
+def parse_free(text):
     """'15%' -> ('percent', 15.0); '2G' -> ('bytes', 2147483648)."""
     text = str(text).strip()
     if text.endswith("%"):
@@ -82,9 +82,9 @@ def parse_free(text, field):
         except ValueError:
             percent = -1.0
         if not 0 < percent < 100:
-            raise ConfigError(f"{text!r} is not a percentage between 0 and 100", field=field)
+            raise ValueError(f"{text!r} is not a percentage between 0 and 100")
         return "percent", percent
-    return "bytes", parse_size(text, field)
+    return "bytes", parse_size(text)
 
 
 def _name_matcher(patterns):
@@ -94,14 +94,15 @@ def _name_matcher(patterns):
     return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
 
 
-def check_root(path, allow_system_paths, field):
+def check_root(path, allow_system_paths):
+    """The path to walk, or ValueError when it is relative or a refused system directory."""
     if not os.path.isabs(path):
-        raise ConfigError(f"{path!r} must be an absolute path", field=field)
+        raise ValueError(f"{path!r} must be an absolute path")
     real = os.path.realpath(path)
     refused = real in SYSTEM_DIRS or any(real.startswith(tree + "/") for tree in SYSTEM_TREES)
     if refused and not allow_system_paths:
         shown = path if real == os.path.normpath(path) else f"{path} (resolves to {real})"
-        raise ConfigError(f"refusing to clean the system directory {shown}; set allow_system_paths to allow it", field=field)
+        raise ValueError(f"refusing to clean the system directory {shown}; set allow_system_paths to allow it")
     return os.path.normpath(path)  # walked as given: a symlink as the last component is not followed
 
 
@@ -156,7 +157,7 @@ class Cleaner:
         self.excluded = _name_matcher(args["excludes"]) if args["excludes"] else None
         self.stamp_field = _STAMP_FIELDS[args["age_stamp"]]
         now = time.time() if now is None else now
-        self.cutoff = now - parse_age(args["age"], "age") if args["age"] is not None else None
+        self.cutoff = now - parse_age(args["age"]) if args["age"] is not None else None
         self.recurse = args["recurse"]
         self.remove_empty_dirs = args["remove_empty_dirs"]
         self.max_deletions = args["max_deletions"]
@@ -292,7 +293,7 @@ def _budget_choice(candidates, args, roots):
     candidates.sort()
     chosen = {}
     if args["min_free"] is not None:
-        unit, target = parse_free(args["min_free"], "min_free")
+        unit, target = parse_free(args["min_free"])
         fs = os.statvfs(roots[0])
         free = fs.f_bavail * fs.f_frsize
         if unit == "percent":
@@ -303,7 +304,7 @@ def _budget_choice(candidates, args, roots):
             chosen[(dev, ino)] = stamp
             free += blocks
     if args["max_size"] is not None:
-        budget = parse_size(args["max_size"], "max_size")
+        budget = parse_size(args["max_size"])
         total = sum(size for _stamp, size, _blocks, _dev, _ino in candidates)
         for stamp, size, _blocks, dev, ino in candidates:
             if total <= budget:
@@ -314,18 +315,29 @@ def _budget_choice(candidates, args, roots):
     return chosen
 
 
-def validate(args, source=None):
-    """Check what the argument spec cannot; return the resolved roots."""
+def validate(args, source=None, prefix=""):
+    """Check what the argument spec cannot; return the paths to walk."""
+
+    def check(field, test, *values):
+        try:
+            return test(*values)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field=prefix + field, source=source) from None
+
     if args["age"] is None and args["min_free"] is None and args["max_size"] is None:
-        raise ConfigError("give at least one of age, min_free or max_size (nothing is deleted without a limit)", field="age", source=source)
+        raise ConfigError("give at least one of age, min_free or max_size (nothing is deleted without a limit)", field=prefix + "age", source=source)
     for name, parse in (("age", parse_age), ("max_size", parse_size), ("min_free", parse_free)):
         if args[name] is not None:
-            parse(args[name], name)
+            check(name, parse, args[name])
     if args["max_deletions"] < 1:
-        raise ConfigError("must be at least 1", field="max_deletions", source=source)
+        raise ConfigError("must be at least 1", field=prefix + "max_deletions", source=source)
     if not args["paths"]:
-        raise ConfigError("must list at least one directory", field="paths", source=source)
-    return [check_root(path, args["allow_system_paths"], f"paths[{index}]") for index, path in enumerate(args["paths"])]
+        raise ConfigError("must list at least one directory", field=prefix + "paths", source=source)
+    return [check(f"paths[{index}]", check_root, path, args["allow_system_paths"]) for index, path in enumerate(args["paths"])]
+
+
+def _check_job(args, source):
+    validate(args, source, prefix="args.")
 
 
 def clean(args, ctx):
@@ -364,4 +376,4 @@ def _result(cleaner, ctx):
     }
 
 
-FILE_CLEANUP = Task(name="file_cleanup", argument_spec=ARGUMENT_SPEC, run=clean)
+FILE_CLEANUP = Task(name="file_cleanup", argument_spec=ARGUMENT_SPEC, run=clean, check=_check_job)

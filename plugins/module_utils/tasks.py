@@ -34,6 +34,9 @@ class Task:
     # A task that is just an external program returns {"argv", "cwd", "env"}; the job
     # runner execs it directly instead of running Python in between.
     program: Callable | None = None
+    # check(args, source) raises ConfigError for what the argument spec cannot express, so
+    # `caretaker validate` rejects a job file before it is installed.
+    check: Callable | None = None
 
 
 @dataclass

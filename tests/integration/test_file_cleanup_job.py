@@ -46,3 +46,14 @@ def test_module_refuses_root_without_allow_flag(ansible_module):
     code, result = ansible_module("file_cleanup", {"paths": ["/"], "age": "1d"}, check=True)
     assert code != 0 and result["failed"] is True
     assert "paths[0]" in result["msg"] and "allow_system_paths" in result["msg"]
+
+
+def test_validate_rejects_a_root_cleanup_job_before_it_is_installed(caretaker_host, tmp_path):
+    path = tmp_path / "candidate.yml"
+    path.write_text("kind: file_cleanup\nargs:\n  paths: [/tmp, /etc]\n  age: 7d\n")
+    proc = caretaker_host.cli("validate", str(path), "--name", "cleanup-etc")
+    assert proc.returncode == 2
+    assert f"{path}: args.paths[1]: refusing to clean the system directory /etc" in proc.stderr
+    good = tmp_path / "good.yml"
+    good.write_text("kind: file_cleanup\nargs:\n  paths: [/var/tmp/app]\n  age: 7d\n")
+    assert caretaker_host.cli("validate", str(good), "--name", "cleanup-app").returncode == 0

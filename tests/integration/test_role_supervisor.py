@@ -1,6 +1,7 @@
 """The supervisor role applied to this machine against a real supervisord in a temporary directory."""
 
 import os
+import pathlib
 import sys
 import xmlrpc.client
 
@@ -59,7 +60,7 @@ def test_changing_one_program_restarts_only_that_one(tmp_path, ansible_playbook,
     assert code == 0, failures(output)
     new = supervisord.wait_for("mailer", "RUNNING")
     assert new["pid"] != mailer
-    assert b"QUEUE=mail-priority" in open(f"/proc/{new['pid']}/environ", "rb").read()
+    assert b"QUEUE=mail-priority" in pathlib.Path(f"/proc/{new['pid']}/environ").read_bytes()
     assert pid(supervisord, "thumbs") == thumbs
 
 
@@ -83,7 +84,7 @@ def test_secret_environment_reaches_the_program_but_not_the_output(tmp_path, ans
     assert code == 0, failures(output)
     assert secret not in output["_stdout"]
     running = supervisord.wait_for("api", "RUNNING")
-    assert f"API_TOKEN={secret}".encode() in open(f"/proc/{running['pid']}/environ", "rb").read()
+    assert f"API_TOKEN={secret}".encode() in pathlib.Path(f"/proc/{running['pid']}/environ").read_bytes()
     assert oct((supervisord.conf_dir / "api.conf").stat().st_mode & 0o777) == "0o600"
 
 
