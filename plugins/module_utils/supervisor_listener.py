@@ -108,7 +108,7 @@ def serve(listener, stdin, stdout):
             listener.handle(headers.get("eventname", ""), parse_tokens(payload))
         except (CaretakerError, OSError) as exc:
             # an alert that cannot go out must not make supervisord resend the event forever
-            _log("listener_error", error=str(exc), event=headers.get("eventname"))
+            _log("listener_error", error=str(exc), eventname=headers.get("eventname"))
         stdout.write(b"RESULT 2\nOK")
         stdout.flush()
 
@@ -126,4 +126,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -18,7 +18,7 @@ description:
   - Errors on single files (permission denied and the like) are reported in RV(errors), not fatal.
   - The same task runs on hosts as the caretaker job kind C(file_cleanup).
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
 attributes:

@@ -14,7 +14,7 @@ description:
   - RV(not_running) lists the programs in C(FATAL), C(BACKOFF), C(EXITED) or C(UNKNOWN).
   - Needs no Python packages beyond the standard library on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
