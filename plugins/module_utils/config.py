@@ -138,25 +138,34 @@ def read_yaml(path: str):
     return data
 
 
-def parse_job(name: str, path: str, raw: dict) -> Job:
-    """Validate a job definition and its task arguments; raise ConfigError naming the field."""
+def parse_job(name: str, path: str, raw: dict, source: str | None = None) -> Job:
+    """Validate a job definition and its task arguments; raise ConfigError naming the field.
+
+    `source` is how errors name the file, when `path` is a temporary copy being validated.
+    """
     from .tasks import load_task
 
+    source = source or path
     if not JOB_NAME.match(name):
-        raise ConfigError("job names are 1-63 of a-z, 0-9, _ and -, starting alphanumeric", field="name", source=path)
-    values = argspec.validate(JOB_SPEC, raw, source=path)
-    task = load_task(values["kind"], source=path)
-    values["args"] = argspec.validate(task.argument_spec, values["args"], source=path, prefix="args.")
+        raise ConfigError("job names are 1-63 of a-z, 0-9, _ and -, starting alphanumeric", field="name", source=source)
+    values = argspec.validate(JOB_SPEC, raw, source=source)
+    task = load_task(values["kind"], source=source)
+    values["args"] = argspec.validate(task.argument_spec, values["args"], source=source, prefix="args.")
+    if task.check:
+        try:
+            task.check(values["args"])
+        except ConfigError as exc:
+            raise ConfigError(exc.message, field=exc.field, source=source) from None
     if values["timeout"] <= 0:
-        raise ConfigError("must be a positive number of seconds", field="timeout", source=path)
+        raise ConfigError("must be a positive number of seconds", field="timeout", source=source)
     if values["retry"]["attempts"] < 1:
-        raise ConfigError("must be at least 1", field="retry.attempts", source=path)
+        raise ConfigError("must be at least 1", field="retry.attempts", source=source)
     if values["alert"]["after"] < 1:
-        raise ConfigError("must be at least 1", field="alert.after", source=path)
+        raise ConfigError("must be at least 1", field="alert.after", source=source)
     if values["schedule"]:
         from .schedule import parse_cron
 
-        parse_cron(values["schedule"], source=path)
+        parse_cron(values["schedule"], source=source)
     return Job(name=name, path=path, **values)
 
 
