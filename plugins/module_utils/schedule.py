@@ -86,10 +86,9 @@ def next_due(expr: str, after: datetime.datetime) -> datetime.datetime | None:
     day = start.date()
     for _ in range(366 * 5):
         cron_weekday = (day.weekday() + 1) % 7
-        if day_set and weekday_set:  # cron ORs the two day fields when both are restricted
-            day_ok = day.day in days or cron_weekday in weekdays
-        else:
-            day_ok = day.day in days and cron_weekday in weekdays  # noqa: SIM108 - clearer as two cases
+        in_days, in_weekdays = day.day in days, cron_weekday in weekdays
+        # cron ORs the two day fields when both are restricted, ANDs them otherwise
+        day_ok = (in_days or in_weekdays) if day_set and weekday_set else (in_days and in_weekdays)
         if day.month in months and day_ok:
             for hour in sorted(hours):
                 for minute in sorted(minutes):
