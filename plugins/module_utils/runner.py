@@ -23,7 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from . import alerts, metrics, notify
+from . import alerts, metrics
 from .config import load_job
 from .errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
 from .ledger import Ledger
@@ -172,6 +172,8 @@ def _alert(settings, ledger, job, report, log):
     )
     if alert is None:
         return
+    from . import notify  # deferred: HTTP and TLS modules load only when an alert goes out
+
     routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
     failed = notify.deliver(alert, routes, settings, log)
     log("alert", action=alert.action, routes=routes, failed_routes=failed)
