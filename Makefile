@@ -20,7 +20,7 @@ HARNESS := tests/harness
 
 # Debian packages the tests, the image builds and the real services need.
 APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
-	postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
+	shellcheck postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
 
 # The venv's tools come first; podman always uses runc and this machine's ulimits.
 export PATH := $(BIN):$(PATH)
@@ -74,15 +74,8 @@ ruff: venv
 ansible-lint: venv collection
 	ansible-lint --offline
 
-# ansible-test wants the collection at .../ansible_collections/caretaker/ops and checks every
-# file there, so it runs on a fresh copy of the files git knows about (no ignore files).
 sanity: venv
-	rm -rf $(BUILD)/sanity
-	mkdir -p $(BUILD)/sanity/ansible_collections/caretaker/ops
-	git ls-files -z --cached --others --exclude-standard | \
-		tar --null -T - --ignore-failed-read -c 2>/dev/null | tar -x -C $(BUILD)/sanity/ansible_collections/caretaker/ops
-	cd $(BUILD)/sanity/ansible_collections/caretaker/ops && \
-		ansible-test sanity --python 3.11 --requirements --color no
+	$(HARNESS)/sanity.sh
 
 unit: venv
 	pytest tests/unit
