@@ -39,5 +39,6 @@ class ConfigError(CaretakerError):
     def __init__(self, message: str, field: str | None = None, source: str | None = None):
         where = ": ".join(part for part in (source, field) if part)
         super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message  # without the source and field, for re-raising with a source
         self.field = field
         self.source = source

@@ -336,8 +336,8 @@ def validate(args, source=None, prefix=""):
     return [check(f"paths[{index}]", check_root, path, args["allow_system_paths"]) for index, path in enumerate(args["paths"])]
 
 
-def _check_job(args, source):
-    validate(args, source, prefix="args.")
+def _check_job(args):
+    validate(args, prefix="args.")
 
 
 def clean(args, ctx):

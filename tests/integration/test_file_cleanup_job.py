@@ -53,7 +53,7 @@ def test_validate_rejects_a_root_cleanup_job_before_it_is_installed(caretaker_ho
     path.write_text("kind: file_cleanup\nargs:\n  paths: [/tmp, /etc]\n  age: 7d\n")
     proc = caretaker_host.cli("validate", str(path), "--name", "cleanup-etc")
     assert proc.returncode == 2
-    assert f"{path}: args.paths[1]: refusing to clean the system directory /etc" in proc.stderr
+    assert "job cleanup-etc: args.paths[1]: refusing to clean the system directory /etc" in proc.stderr
     good = tmp_path / "good.yml"
     good.write_text("kind: file_cleanup\nargs:\n  paths: [/var/tmp/app]\n  age: 7d\n")
     assert caretaker_host.cli("validate", str(good), "--name", "cleanup-app").returncode == 0
