@@ -27,18 +27,19 @@ def cron_to_oncalendar(expr):
         raise AnsibleFilterError(f"schedule {expr!r}: {exc.message}") from None
 
 
-def merge_by_name(*lists):
+def merge_by_name(*lists, defaults=None):
     """Merge lists of dicts by their `name`: a later entry updates an earlier one of the same name.
 
     This is how role_config, role_group_config and role_host_config combine, so a fleet
-    is configured at the inventory level where a thing is true.
+    is configured at the inventory level where a thing is true. Every entry starts from
+    `defaults` (the role's values for options an entry leaves out).
     """
     merged = {}
     for items in lists:
         for item in items or []:
             if not isinstance(item, dict) or "name" not in item:
                 raise AnsibleFilterError(f"every entry needs a name, got {item!r}")
-            merged.setdefault(item["name"], {}).update(item)
+            merged.setdefault(item["name"], dict(defaults or {})).update(item)
     return list(merged.values())
 
 

@@ -106,7 +106,7 @@ def test_listener_installed_by_the_role_alerts_on_fatal(tmp_path, ansible_playbo
     code, output = converge(
         tmp_path, ansible_playbook, supervisord, programs,
         supervisor_listener=True, supervisor_listener_python=sys.executable,
-        supervisor_listener_environment={"CARETAKER_ETC": str(caretaker_host.etc), "PYTHONPATH": str(ENGINE_PARENT)},
+        supervisor_listener_engine_dir=str(ENGINE_PARENT), supervisor_listener_environment={"CARETAKER_ETC": str(caretaker_host.etc)},
     )
     assert code == 0, failures(output)
     alert = webhook_sink.wait_for(lambda a: a["check"] == "supervisor:importer")[0]
