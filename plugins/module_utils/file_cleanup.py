@@ -292,9 +292,10 @@ def _budget_choice(candidates, args, roots):
     """Oldest first until the free-space or size target is met: {(dev, ino): stamp}."""
     candidates.sort()
     chosen = {}
-    if args["min_free"] is not None:
+    existing = [root for root in roots if os.path.isdir(root)]
+    if args["min_free"] is not None and existing:
         unit, target = parse_free(args["min_free"])
-        fs = os.statvfs(roots[0])
+        fs = os.statvfs(existing[0])
         free = fs.f_bavail * fs.f_frsize
         if unit == "percent":
             target = fs.f_blocks * fs.f_frsize * target / 100
@@ -353,10 +354,10 @@ def clean(args, ctx):
             cleaner.clean_root(root)
         cleaner.chosen = _budget_choice(cleaner.collect, args, roots)
         cleaner.collect = None
-        cleaner.skipped = []  # the deleting pass below reports them again
-        cleaner.errors = []
         if not cleaner.chosen and not args["remove_empty_dirs"]:
             return _result(cleaner, ctx)
+        cleaner.skipped = []  # the deleting pass below reports them again
+        cleaner.errors = []
     for root in roots:
         cleaner.clean_root(root)
     return _result(cleaner, ctx)

@@ -252,3 +252,9 @@ def test_system_directory_allowed_when_asked(tmp_path):
     # check mode on /etc with a pattern nothing matches: allowed, and harmless
     result = run(check_mode=True, paths=["/etc"], age="1d", patterns=["*.caretaker-test-none"], allow_system_paths=True)
     assert result["changed"] is False and result["errors"] == []
+
+
+def test_budget_mode_on_a_missing_directory_reports_it(tmp_path):
+    result = run(paths=[str(tmp_path / "absent")], min_free="10%")
+    assert result["changed"] is False
+    assert result["skipped"] == [{"path": str(tmp_path / "absent"), "reason": "does not exist"}]
