@@ -105,12 +105,12 @@ demo-clean:
 	$(HARNESS)/demo.sh clean
 
 bench: venv
-	@mkdir -p bench-results
 	@if [ -n "$(NAME)" ]; then python bench/$(NAME).py; else \
-		for script in bench/*.py; do \
+		failed=""; for script in bench/*.py; do \
 			case $$script in */common.py) continue ;; esac; \
-			python $$script; \
+			python $$script || failed="$$failed $$script"; \
 		done; \
+		if [ -n "$$failed" ]; then echo "benchmarks that failed or missed their goal:$$failed"; exit 1; fi; \
 	fi
 
 clean:
