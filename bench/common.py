@@ -92,7 +92,7 @@ def summary(command: Command, walls: list, rss: bool) -> dict:
         "max_seconds": max(walls),
     }
     if rss:
-        result["peak_rss_kib"] = max(peak_rss_kib(command) for _ in range(3))
+        result["peak_rss_kib"] = max(peak_rss_kib(command) for _run in range(3))
     return result
 
 
@@ -113,11 +113,11 @@ def compare(
     goal_seconds: the measured median must not exceed this; goal_ratio: measured/baseline must
     not exceed this. The process exits 1 when a goal is missed, after writing the result.
     """
-    for _ in range(warmup):
+    for _run in range(warmup):
         run_once(baseline)
         run_once(measured)
     base_walls, measured_walls = [], []
-    for _ in range(repeat):
+    for _run in range(repeat):
         base_walls.append(run_once(baseline))
         measured_walls.append(run_once(measured))
 
