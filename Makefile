@@ -30,6 +30,8 @@ export CONTAINERS_CONF := $(CURDIR)/$(HARNESS)/containers.conf
 COLLECTIONS := $(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+# Molecule's container names end with this, so checkouts on one machine never share them.
+export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
