@@ -188,7 +188,7 @@ def _ping(job, phase, log, body=""):
     target = {"start": url.rstrip("/") + "/start", "success": url, "fail": url.rstrip("/") + "/fail"}[phase]
     try:
         request = urllib.request.Request(target, data=body[-10000:].encode(), method="POST")
-        urllib.request.urlopen(request, timeout=job.ping["timeout"]).close()
+        urllib.request.build_opener().open(request, timeout=job.ping["timeout"]).close()
     except Exception as exc:  # noqa: BLE001 - a ping must never fail the job
         log("ping_failed", phase=phase, error=str(exc))
 
@@ -287,7 +287,7 @@ def _supervise(pid, job, settings, out_read, result_read) -> Outcome:
         if not open_fds:
             time.sleep(0.01)
             continue
-        ready, _, _ = select.select(open_fds, [], [], 0.05 if wait_status is None else 0.2)
+        ready = select.select(open_fds, [], [], 0.05 if wait_status is None else 0.2)[0]
         for fd in ready:
             chunk = os.read(fd, 65536)
             if not chunk:

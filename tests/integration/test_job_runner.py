@@ -166,9 +166,9 @@ def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, webhook, tmp
     caretaker_host.write_settings(alert_routes={"ops": {"type": "webhook", "url": url}}, default_routes=["ops"])
     flag = tmp_path / "healthy"
     caretaker_host.add_job("watched", kind="command", args={"argv": ["test", "-e", str(flag)]}, alert={"after": 2})
-    for _ in range(4):
+    for _attempt in range(4):
         caretaker_host.run("watched")
-    alerts = [json.loads(body) for _, body in received]
+    alerts = [json.loads(body) for _path, body in received]
     assert [alert["action"] for alert in alerts] == ["trigger"]
     assert alerts[0]["check"] == "job:watched"
     assert alerts[0]["host"] == "testhost"
@@ -176,7 +176,7 @@ def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, webhook, tmp
     flag.touch()
     caretaker_host.run("watched")
     caretaker_host.run("watched")
-    alerts = [json.loads(body) for _, body in received]
+    alerts = [json.loads(body) for _path, body in received]
     assert [alert["action"] for alert in alerts] == ["trigger", "resolve"]
 
 
@@ -186,6 +186,6 @@ def test_ping_urls_get_start_and_result(caretaker_host, webhook):
     caretaker_host.run("pinged")
     caretaker_host.add_job("pinged", kind="command", args={"argv": ["sh", "-c", "echo oops; exit 1"]}, ping={"url": url})
     caretaker_host.run("pinged")
-    paths = [path for path, _ in received]
+    paths = [path for path, _body in received]
     assert paths == ["/hook/start", "/hook", "/hook/start", "/hook/fail"]
     assert b"oops" in received[-1][1]
