@@ -113,7 +113,7 @@ def parse_cutoff(text, now, field):
     except ValueError:
         raise ConfigError(f"{text!r} is neither an age such as 7d, 12h, 30m, 2w nor an ISO 8601 timestamp", field=field) from None
     if cutoff.tzinfo is None:
-        cutoff = cutoff.replace(tzinfo=dt.timezone.utc)
+        cutoff = cutoff.replace(tzinfo=dt.UTC)
     if cutoff > now:
         raise ConfigError(f"{text!r} is in the future (now is {now.isoformat(timespec='seconds')})", field=field)
     return cutoff
@@ -186,7 +186,7 @@ class Purge:
     def __init__(self, args, ctx, now=None):
         self.args = args
         self.ctx = ctx
-        self.now = now or dt.datetime.now(dt.timezone.utc)
+        self.now = now or dt.datetime.now(dt.UTC)
         self.job = ctx.job or "pg_purge"
         self.run_token = (ctx.run_id or uuid.uuid4().hex)[:12]
 
