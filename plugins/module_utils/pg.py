@@ -79,6 +79,11 @@ def has_leading_index(conn, schema, table, column):
     return row[0] > 0
 
 
+def param(value):
+    """A value as a query parameter: text goes over untyped, so PostgreSQL reads it as the column's type."""
+    return value if isinstance(value, (bool, int, float)) else str(value)
+
+
 def qualified(schema, table):
     from psycopg import sql
 

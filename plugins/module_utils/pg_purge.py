@@ -168,18 +168,13 @@ def _filter_sql(conditions, prefix):
                 raise ConfigError(f"operator {op} needs a non-empty list of plain values", field=field + ".value")
             placeholders = sql.SQL(", ").join(sql.Placeholder() * len(value))
             parts.append(sql.SQL("{} " + OPERATORS[op] + " ({})").format(column, placeholders))
-            params.extend(_param(item) for item in value)
+            params.extend(pg.param(item) for item in value)
         else:
             if value is None or isinstance(value, (list, dict)):
                 raise ConfigError(f"operator {op} needs one plain value (use is_null for NULL)", field=field + ".value")
             parts.append(sql.SQL("{} " + OPERATORS[op] + " {}").format(column, sql.Placeholder()))
-            params.append(_param(value))
+            params.append(pg.param(value))
     return sql.SQL("").join(sql.SQL(" AND ") + part for part in parts), params
-
-
-def _param(value):
-    # Text goes over as an untyped literal, so PostgreSQL reads it as the column's type.
-    return value if isinstance(value, (bool, int, float)) else str(value)
 
 
 class Purge:
