@@ -59,6 +59,12 @@ ARGUMENT_SPEC = {
 }
 
 
+SHAPES = {
+    "sidekiq": lambda count, backoff: count**4 + backoff["base"],
+    "exponential": lambda count, backoff: backoff["base"] * backoff["factor"] ** count,
+}
+
+
 def backoff_delay(attempts, backoff, rng=random):
     """Seconds before the next try of a job that has failed `attempts` times.
 
@@ -66,11 +72,7 @@ def backoff_delay(attempts, backoff, rng=random):
     exponential: base * factor**count plus the same jitter. Both capped at max_delay.
     """
     count = max(attempts - 1, 0)
-    if backoff["shape"] == "sidekiq":
-        delay = count**4 + backoff["base"]
-    else:
-        delay = backoff["base"] * backoff["factor"] ** count
-    delay += rng.uniform(0, backoff["jitter"]) * (count + 1)
+    delay = SHAPES[backoff["shape"]](count, backoff) + rng.uniform(0, backoff["jitter"]) * (count + 1)
     return min(delay, backoff["max_delay"])
 
 
