@@ -251,7 +251,7 @@ class Purge:
         time_column = sql.Identifier(plan.options["time_column"])
         return sql.SQL("{} < {}").format(time_column, sql.Placeholder()) + plan.filter_sql, [plan.cutoff_param, *plan.filter_params]
 
-    def _batch_query(self, plan, position, lock=True):
+    def _batch_query(self, plan, position, lock):
         """SELECT ctid and the cursor columns (as text) of the next batch, in cursor order."""
         from psycopg import sql
 
@@ -346,7 +346,7 @@ class Purge:
                 budget_stopped = True
                 break
             batch_started = time.monotonic()
-            last, deleted, archived = self._batch(conn, store, plan, position, stats["batches"])
+            last, picked, deleted, archived = self._batch(conn, store, plan, position, stats["batches"])
             longest = max(longest, time.monotonic() - batch_started)
             if last is None:
                 break
@@ -359,7 +359,7 @@ class Purge:
                 "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
                 (key, plan.cutoff_param, json.dumps(position), time.time()),
             )
-            if deleted < plan.options["batch_size"]:
+            if picked < plan.options["batch_size"]:
                 break  # a short batch was the last one
             if plan.options["pause"]:
                 time.sleep(plan.options["pause"])
@@ -380,12 +380,19 @@ class Purge:
         return stats
 
     def _batch(self, conn, store, plan, position, number):
-        """One transaction: lock the batch, archive it if asked, delete it. -> (cursor, deleted, archived)."""
+        """One transaction: pick the batch, archive it if asked, delete it. -> (cursor, picked, deleted, archived).
+
+        An archived batch is locked when picked, so the rows archived are the rows deleted.
+        Otherwise nothing is locked twice: the DELETE rechecks the conditions, and a row
+        that changed in between is left for the next pass.
+        """
         import psycopg
         from psycopg import sql
 
         options = plan.options
-        query, params = self._batch_query(plan, position)
+        query, params = self._batch_query(plan, position, lock=options["archive"])
+        condition, condition_params = self._condition(plan)
+        delete = sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[]) AND {}").format(pg.qualified(options["schema"], options["name"]), condition)
         try:
             with conn.transaction():
                 conn.execute(
@@ -394,21 +401,20 @@ class Purge:
                 )
                 rows = conn.execute(query, params).fetchall()
                 if not rows:
-                    return None, 0, 0
+                    return None, 0, 0, 0
                 ctids = [row[0] for row in rows]
                 archived = 0
                 if options["archive"]:
                     self._archive(conn, store, plan, ctids, number)
                     archived = len(ctids)
-                cursor = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(pg.qualified(options["schema"], options["name"])), (ctids,))
-                deleted = cursor.rowcount
+                deleted = conn.execute(delete, [ctids, *condition_params]).rowcount
         except psycopg.errors.LockNotAvailable:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
         except psycopg.errors.QueryCanceled:
             raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
         except psycopg.OperationalError as exc:
             raise TransientError(f"{plan.label}: lost the database during a batch: {pg.first_line(exc)}") from None
-        return list(rows[-1][1:]), deleted, archived
+        return list(rows[-1][1:]), len(rows), deleted, archived
 
     def _archive(self, conn, store, plan, ctids, number):
         """COPY the locked rows out, compressed; the file is stored before the delete runs."""

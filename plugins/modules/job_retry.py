@@ -23,7 +23,7 @@ description:
   - The same task runs on the host as the C(job_retry) job kind of C(caretaker run).
   - Needs psycopg 3 (job table) or rq (RQ) on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
 attributes:

@@ -23,7 +23,7 @@ description:
   - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
   - Needs psycopg 3 and, for archives, zstandard on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
 attributes:
