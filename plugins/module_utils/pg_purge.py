@@ -252,7 +252,7 @@ class Purge:
         return sql.SQL("{} < {}").format(time_column, sql.Placeholder()) + plan.filter_sql, [plan.cutoff_param, *plan.filter_params]
 
     def _batch_query(self, plan, position, lock):
-        """SELECT ctid and the cursor columns (as text) of the next batch, in cursor order."""
+        """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
         from psycopg import sql
 
         order = self._order(plan)
@@ -264,8 +264,7 @@ class Purge:
             condition += sql.SQL(" AND {} >= {} AND ({}) > ({})").format(order[0], sql.Placeholder(), row, marks)
             params += [position[0], *position]
         query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}{}").format(
-            # Aliased, so ORDER BY below sorts on the columns themselves, not on their text.
-            sql.SQL(", ").join(sql.SQL("{}::text AS {}").format(column, sql.Identifier(f"cursor_{i}")) for i, column in enumerate(order)),
+            sql.SQL(", ").join(sql.SQL("{} AS {}").format(column, key) for column, key in zip(order, self._keys(plan), strict=True)),
             pg.qualified(plan.options["schema"], plan.options["name"]),
             condition,
             sql.SQL(", ").join(order),
@@ -273,6 +272,11 @@ class Purge:
             sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
         )
         return query, params
+
+    def _keys(self, plan):
+        from psycopg import sql
+
+        return [sql.Identifier(f"k{i}") for i in range(len(self._order(plan)))]
 
     def count(self, conn, plan):
         from psycopg import sql
@@ -383,38 +387,48 @@ class Purge:
         """One transaction: pick the batch, archive it if asked, delete it. -> (cursor, picked, deleted, archived).
 
         An archived batch is locked when picked, so the rows archived are the rows deleted.
-        Otherwise nothing is locked twice: the DELETE rechecks the conditions, and a row
-        that changed in between is left for the next pass.
+        Otherwise picking and deleting are one statement with one snapshot: a row another
+        transaction changes meanwhile gets a new ctid, is not deleted, and waits for the next pass.
         """
         import psycopg
         from psycopg import sql
 
         options = plan.options
+        table = pg.qualified(options["schema"], options["name"])
         query, params = self._batch_query(plan, position, lock=options["archive"])
-        condition, condition_params = self._condition(plan)
-        delete = sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[]) AND {}").format(pg.qualified(options["schema"], options["name"]), condition)
+        keys = self._keys(plan)
+        as_text = sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys)
         try:
             with conn.transaction():
                 conn.execute(
                     "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
                     (f"{int(options['lock_timeout'] * 1000)}ms", f"{int(options['statement_timeout'] * 1000)}ms"),
                 )
-                rows = conn.execute(query, params).fetchall()
-                if not rows:
-                    return None, 0, 0, 0
-                ctids = [row[0] for row in rows]
-                archived = 0
                 if options["archive"]:
+                    in_order = sql.SQL(", ").join(sql.SQL("b.{}").format(key) for key in keys)
+                    picked = sql.SQL("SELECT b.batch_row, {} FROM ({}) b ORDER BY {}").format(as_text, query, in_order)
+                    rows = conn.execute(picked, params).fetchall()
+                    if not rows:
+                        return None, 0, 0, 0
+                    ctids = [row[0] for row in rows]
                     self._archive(conn, store, plan, ctids, number)
-                    archived = len(ctids)
-                deleted = conn.execute(delete, [ctids, *condition_params]).rowcount
+                    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(table), (ctids,)).rowcount
+                    return list(rows[-1][1:]), len(rows), deleted, deleted
+                statement = sql.SQL(
+                    "WITH batch AS ({query}), gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT batch_row FROM batch)) RETURNING 1) "
+                    "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone), {as_text} "
+                    "FROM (SELECT * FROM batch ORDER BY {last} LIMIT 1) b"
+                ).format(query=query, table=table, as_text=as_text, last=sql.SQL(", ").join(sql.SQL("{} DESC").format(k) for k in keys))
+                row = conn.execute(statement, params).fetchone()
+                if row is None:
+                    return None, 0, 0, 0
+                return list(row[2:]), row[0], row[1], 0
         except psycopg.errors.LockNotAvailable:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
         except psycopg.errors.QueryCanceled:
             raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
         except psycopg.OperationalError as exc:
             raise TransientError(f"{plan.label}: lost the database during a batch: {pg.first_line(exc)}") from None
-        return list(rows[-1][1:]), len(rows), deleted, archived
 
     def _archive(self, conn, store, plan, ctids, number):
         """COPY the locked rows out, compressed; the file is stored before the delete runs."""
