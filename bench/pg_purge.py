@@ -103,6 +103,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--expired", type=int, default=2_000_000)
+    parser.add_argument("--table-options", type=json.loads, default={}, help="pg_purge table options to try instead of the defaults (JSON)")
     options = parser.parse_args()
 
     import psycopg
@@ -132,7 +133,7 @@ def main():
             conn.execute("CHECKPOINT")
 
         settings = Settings(host="bench", state_dir=str(state))
-        args = argspec.validate(PG_PURGE.argument_spec, {"conninfo": conninfo, "tables": [{"name": "caretaker_events", "time_column": "created_at", "older_than": "7d"}]})
+        args = argspec.validate(PG_PURGE.argument_spec, {"conninfo": conninfo, "tables": [{"name": "caretaker_events", "time_column": "created_at", "older_than": "7d", **options.table_options}]})
 
         def caretaker():
             return PG_PURGE.run(args, Context(job="bench", settings=settings))

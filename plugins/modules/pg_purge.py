@@ -88,11 +88,11 @@ options:
       batch_size:
         description: Rows per batch (transaction).
         type: int
-        default: 5000
+        default: 10000
       pause:
-        description: Seconds to sleep between batches.
+        description: Seconds to sleep between batches, to give replicas or a busy disk room.
         type: float
-        default: 0.01
+        default: 0.0
       budget:
         description: Seconds this table may take in one run; the next run continues from the cursor.
         type: float
