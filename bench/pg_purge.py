@@ -133,7 +133,10 @@ def main():
             conn.execute("CHECKPOINT")
 
         settings = Settings(host="bench", state_dir=str(state))
-        args = argspec.validate(PG_PURGE.argument_spec, {"conninfo": conninfo, "tables": [{"name": "caretaker_events", "time_column": "created_at", "older_than": "7d", **options.table_options}]})
+        args = argspec.validate(
+            PG_PURGE.argument_spec,
+            {"conninfo": conninfo, "tables": [{"name": "caretaker_events", "time_column": "created_at", "older_than": "7d", **options.table_options}]},
+        )
 
         def caretaker():
             return PG_PURGE.run(args, Context(job="bench", settings=settings))
@@ -167,7 +170,11 @@ def main():
 
     report = {
         "name": "pg_purge",
-        "baseline": {"command": "DELETE FROM t WHERE created_at < now() - interval '7 days'", "seconds": seed_seconds, "insert_p99_seconds": p99(seed_latencies)},
+        "baseline": {
+            "command": "DELETE FROM t WHERE created_at < now() - interval '7 days'",
+            "seconds": seed_seconds,
+            "insert_p99_seconds": p99(seed_latencies),
+        },
         "measured": {
             "command": "pg_purge with default batch settings",
             "seconds": purge_seconds,
@@ -181,7 +188,7 @@ def main():
         "rows": options.rows,
         "expired": options.expired,
         "environment": {"cpu_count": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(), "postgresql_settings": SERVER},
-        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     results = ROOT / "bench-results"
     results.mkdir(exist_ok=True)
