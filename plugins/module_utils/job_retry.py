@@ -177,7 +177,7 @@ class PostgresQueue:
         with self.conn.transaction(force_rollback=check_mode):
             decisions = [(policy.decide(ref, attempts, error), key) for ref, key, attempts, error in self.failed(self.args["limit"], lock=not check_mode)]
             if check_mode:
-                return [decision for decision, _ in decisions]
+                return [decision for decision, _key in decisions]
             bump = sql.SQL(", {attempts} = COALESCE({attempts}, 0) + 1").format(**names) if self.table["increment_attempts"] else sql.SQL("")
             requeue = sql.SQL("UPDATE {table} SET {status} = %s, {run_at} = now() + make_interval(secs => %s){bump} WHERE {id} = %s").format(**names, bump=bump)
             kill = sql.SQL("UPDATE {table} SET {status} = %s WHERE {id} = %s").format(**names)
@@ -188,7 +188,7 @@ class PostgresQueue:
                     cursor.executemany(requeue, requeues)
                 if deaths:
                     cursor.executemany(kill, deaths)
-        return [decision for decision, _ in decisions]
+        return [decision for decision, _key in decisions]
 
     def dead_total(self):
         from psycopg import sql
@@ -270,7 +270,7 @@ class RqQueue:
         return decisions
 
     def dead_total(self):
-        return sum(1 for _, _, job in self._jobs() if job.meta.get("caretaker_dead"))
+        return sum(1 for _queue, _registry, job in self._jobs() if job.meta.get("caretaker_dead"))
 
 
 BACKENDS = {"postgres": PostgresQueue, "rq": RqQueue}

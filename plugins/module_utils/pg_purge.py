@@ -20,7 +20,8 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from . import metrics, pg
 from .archive import LocalArchive, zstd_writer
@@ -130,7 +131,7 @@ class TablePlan:
     keys: list  # primary key columns, or [] to key on ctid
     filter_sql: object
     filter_params: list
-    warnings: list = field(default_factory=list)
+    warnings: list = dataclass_field(default_factory=list)
 
     @property
     def label(self):

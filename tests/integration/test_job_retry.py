@@ -58,7 +58,7 @@ def test_sidekiq_schedule_shape_and_cap():
     no_jitter = {**SIDEKIQ, "jitter": 0.0}
     assert [backoff_delay(n, no_jitter) for n in (1, 2, 3, 5)] == [15, 16, 31, 271]
     rng = random.Random(7)
-    delays = [backoff_delay(3, SIDEKIQ, rng) for _ in range(200)]
+    delays = [backoff_delay(3, SIDEKIQ, rng) for _draw in range(200)]
     assert min(delays) >= 31 and max(delays) <= 31 + 10 * 3  # jitter grows with the retry count
     assert max(delays) - min(delays) > 10
     assert backoff_delay(40, {**SIDEKIQ, "max_delay": 3600}) == 3600

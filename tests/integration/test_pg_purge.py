@@ -129,7 +129,7 @@ def test_composite_primary_key_and_date_column(db, tmp_path):
 
 def test_archive_holds_every_deleted_row_before_the_delete(db, tmp_path):
     archive = tmp_path / "archive"
-    expected = {row for row in _rows(db, "SELECT id::text, kind, body FROM events WHERE created_at < now() - interval '7 days'")}
+    expected = set(_rows(db, "SELECT id::text, kind, body FROM events WHERE created_at < now() - interval '7 days'"))
     result = purge(db, tmp_path, [{**EVENTS, "batch_size": 100, "archive": True}], archive_dir=str(archive))
     assert result["rows_archived"] == result["rows_deleted"] == OLD
     files = sorted((archive / "public.events").glob("*.csv.zst"))
