@@ -5,7 +5,6 @@ import http.server
 import json
 import operator
 import os
-import random
 import threading
 
 import psycopg
@@ -13,11 +12,9 @@ import pytest
 from caretaker import argspec
 from caretaker.config import Settings
 from caretaker.errors import ConfigError
-from caretaker.job_retry import JOB_RETRY, backoff_delay
+from caretaker.job_retry import JOB_RETRY
 from caretaker.ledger import Ledger
 from caretaker.tasks import Context
-
-SIDEKIQ = {"shape": "sidekiq", "base": 15.0, "factor": 2.0, "jitter": 10.0, "max_delay": 7 * 86400.0}
 
 
 @pytest.fixture
@@ -49,24 +46,6 @@ def host_settings(tmp_path, webhook):
 def retry(host_settings, check=False, job="retry-app", **args):
     values = argspec.validate(JOB_RETRY.argument_spec, args)
     return JOB_RETRY.run(values, Context(check_mode=check, job=job, settings=host_settings))
-
-
-# --- the schedule -------------------------------------------------------------
-
-
-def test_sidekiq_schedule_shape_and_cap():
-    no_jitter = {**SIDEKIQ, "jitter": 0.0}
-    assert [backoff_delay(n, no_jitter) for n in (1, 2, 3, 5)] == [15, 16, 31, 271]
-    rng = random.Random(7)
-    delays = [backoff_delay(3, SIDEKIQ, rng) for _draw in range(200)]
-    assert min(delays) >= 31 and max(delays) <= 31 + 10 * 3  # jitter grows with the retry count
-    assert max(delays) - min(delays) > 10
-    assert backoff_delay(40, {**SIDEKIQ, "max_delay": 3600}) == 3600
-
-
-def test_exponential_shape():
-    shape = {**SIDEKIQ, "shape": "exponential", "base": 2.0, "factor": 3.0, "jitter": 0.0, "max_delay": 100.0}
-    assert [backoff_delay(n, shape) for n in (1, 2, 3, 4, 5, 6)] == [2, 6, 18, 54, 100, 100]
 
 
 # --- PostgreSQL job table -------------------------------------------------------

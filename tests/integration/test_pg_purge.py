@@ -10,7 +10,7 @@ import zstandard
 from caretaker import argspec
 from caretaker.config import Settings
 from caretaker.errors import CaretakerError, ConfigError, TransientError
-from caretaker.pg_purge import PG_PURGE, parse_cutoff
+from caretaker.pg_purge import PG_PURGE
 from caretaker.tasks import Context
 
 OLD, NEW = 300, 120
@@ -266,17 +266,6 @@ def test_bad_conninfo_does_not_echo_the_password(tmp_path):
         purge("host=x password=hunter2 =broken", tmp_path, [EVENTS])
     assert "hunter2" not in str(raised.value)
     assert raised.value.field == "conninfo"
-
-
-def test_parse_cutoff_ages_and_timestamps():
-    import datetime as dt
-
-    now = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
-    assert parse_cutoff("7d", now, "f") == dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
-    assert parse_cutoff("12h", now, "f") == dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.UTC)
-    assert parse_cutoff("2w", now, "f") == dt.datetime(2026, 11, 9, 12, 0, tzinfo=dt.UTC)
-    assert parse_cutoff("2026-01-01", now, "f") == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert parse_cutoff("2026-01-01T05:00:00+02:00", now, "f") == dt.datetime(2026, 1, 1, 3, 0, tzinfo=dt.UTC)
 
 
 def test_runs_as_a_job_through_the_runner(db, caretaker_host):
