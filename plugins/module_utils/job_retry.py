@@ -11,6 +11,7 @@ by default. An alert goes out when the dead set grows or passes dead_cap.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import re
@@ -143,6 +144,9 @@ class PostgresQueue:
     def close(self):
         self.conn.close()
 
+    def errors(self):
+        return pg.explained_errors(self.label)
+
     def check(self):
         table = self.table
         columns = pg.table_columns(self.conn, table["schema"], table["name"])
@@ -218,6 +222,15 @@ class RqQueue:
     def close(self):
         self.redis.close()
 
+    @contextlib.contextmanager
+    def errors(self):
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise TransientError(f"Redis: {exc}") from None
+
     def check(self):
         import redis
 
@@ -280,9 +293,10 @@ def _run(args, ctx):
     policy = Policy(args)
     backend = BACKENDS[args["backend"]](args)
     try:
-        backend.check()
-        decisions = backend.process(policy, ctx.check_mode)
-        dead_total = None if ctx.check_mode else backend.dead_total()
+        with backend.errors():
+            backend.check()
+            decisions = backend.process(policy, ctx.check_mode)
+            dead_total = None if ctx.check_mode else backend.dead_total()
     finally:
         backend.close()
     requeued = [d for d in decisions if d.verdict == "requeue"]

@@ -7,7 +7,9 @@ catalog look-ups here let a task refuse a missing table or column before it chan
 
 from __future__ import annotations
 
-from .errors import ConfigError, TransientError
+import contextlib
+
+from .errors import CaretakerError, ConfigError, TransientError
 
 CONNINFO_OPTION = {
     "type": "str",
@@ -29,6 +31,19 @@ def connect(conninfo, field="conninfo"):
         raise TransientError(f"cannot connect to PostgreSQL: {first_line(exc)}") from None
     conn.execute("SET TimeZone = 'UTC'")
     return conn
+
+
+@contextlib.contextmanager
+def explained_errors(what):
+    """Turn a database error that nothing more specific caught into the engine's errors."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"{what}: lost the database: {first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise CaretakerError(f"{what}: PostgreSQL said: {first_line(exc)}") from None
 
 
 def first_line(exc):

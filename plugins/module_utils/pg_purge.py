@@ -290,12 +290,16 @@ class Purge:
     def run(self):
         conn = pg.connect(self.args["conninfo"])
         try:
-            plans = self.plan(conn)
-            if self.ctx.check_mode:
-                return self._predict(conn, plans)
-            return self._purge(conn, plans)
+            with pg.explained_errors("pg_purge"):
+                return self._run(conn)
         finally:
             conn.close()
+
+    def _run(self, conn):
+        plans = self.plan(conn)
+        if self.ctx.check_mode:
+            return self._predict(conn, plans)
+        return self._purge(conn, plans)
 
     def _predict(self, conn, plans):
         tables = []
@@ -428,8 +432,6 @@ class Purge:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
         except psycopg.errors.QueryCanceled:
             raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
-        except psycopg.OperationalError as exc:
-            raise TransientError(f"{plan.label}: lost the database during a batch: {pg.first_line(exc)}") from None
 
     def _archive(self, conn, store, plan, ctids, number):
         """COPY the locked rows out, compressed; the file is stored before the delete runs."""

@@ -291,3 +291,18 @@ def test_job_file_with_bad_purge_args_is_refused_before_running(db, caretaker_ho
 def _rows(conninfo, query):
     with psycopg.connect(conninfo) as conn:
         return conn.execute(query).fetchall()
+
+
+def test_a_database_error_is_a_clear_failure_with_nothing_deleted(db, tmp_path):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS purge_reader")
+        conn.execute("CREATE ROLE purge_reader LOGIN")
+        conn.execute("GRANT SELECT ON events TO purge_reader")
+    try:
+        with pytest.raises(CaretakerError, match="permission denied for table events"):
+            purge(db + " user=purge_reader", tmp_path, [EVENTS])
+        assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute("REVOKE ALL ON events FROM purge_reader")
+            conn.execute("DROP ROLE purge_reader")
