@@ -22,6 +22,8 @@ from .errors import ConfigError
 KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
+    "pg_purge": "pg_purge:PG_PURGE",
+    "job_retry": "job_retry:JOB_RETRY",
 }
 
 
