@@ -30,6 +30,10 @@ export CONTAINERS_CONF := $(CURDIR)/$(HARNESS)/containers.conf
 COLLECTIONS := $(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+# Ansible's home (and so ~/.ansible/collections, where molecule and ansible-lint may leave
+# copies of this collection) lives in the checkout: a stale copy from another checkout can
+# never shadow this one.
+export ANSIBLE_HOME := $(BUILD)/ansible-home
 # Molecule's container names end with this, so checkouts on one machine never share them.
 export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
 export ANSIBLE_FORCE_COLOR := false

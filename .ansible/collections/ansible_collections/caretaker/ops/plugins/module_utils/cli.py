@@ -1,0 +1,112 @@
+# Private to the caretaker.ops collection: the engine's API may change without notice.
+"""The `caretaker` command on each host. Cron and systemd timers call `caretaker run JOB`.
+
+Imports stay inside the commands so that starting the CLI costs little: a job that runs
+every minute should not pay for what it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import EXIT_BAD_INPUT, CaretakerError
+
+
+def _out(text):
+    sys.stdout.write(text + "\n")
+
+
+def _err(text):
+    sys.stderr.write(text + "\n")
+
+
+def _cmd_run(args, settings):
+    from .runner import run_job
+
+    report = run_job(settings, args.job)
+    if args.json:
+        _out(json.dumps(report.to_dict(), default=str))
+    elif report.status == "ok":
+        _out(f"{report.job}: ok in {report.duration:.2f}s (run {report.run_id}, attempt {report.attempts})")
+    else:
+        where = f" (run {report.run_id}, attempt {report.attempts})" if report.run_id else ""
+        _err(f"{report.job}: {report.status}{where}: {report.error}")
+        if report.output.strip():
+            _err(report.output.rstrip()[-2000:])
+    return report.exit_code
+
+
+def _cmd_status(args, settings):
+    from .status import collect, render_table
+
+    report = collect(settings, include_runs=args.runs)
+    _out(json.dumps(report, default=str, indent=2) if args.json else render_table(report))
+    return 0
+
+
+def _cmd_validate(args, settings):
+    import os
+
+    from .config import parse_job, read_yaml
+
+    name = args.name or os.path.basename(args.file).rsplit(".", 1)[0]
+    source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
+    job = parse_job(name, args.file, read_yaml(args.file), source=source)
+    _out(f"{args.file}: valid {job.kind} job")
+    return 0
+
+
+def _cmd_ack(args, settings):
+    from .ledger import Ledger
+
+    ledger = Ledger(settings.database)
+    count = ledger.ack_dead_letters(args.job)
+    ledger.close()
+    _out(f"{args.job}: acknowledged {count} dead letter(s)")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="caretaker", description="Host chores run safely: backups, cleanup, checks.")
+    parser.add_argument("--etc", help="configuration directory (default /etc/caretaker, or $CARETAKER_ETC)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a job now, with its lock, timeout, retries and alerts")
+    run.add_argument("job")
+    run.add_argument("--json", action="store_true", help="print the run report as JSON")
+    run.set_defaults(func=_cmd_run)
+
+    status = commands.add_parser("status", help="jobs, last runs, next due times and dead letters")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--runs", type=int, default=0, metavar="N", help="include the last N runs of each job")
+    status.set_defaults(func=_cmd_status)
+
+    validate = commands.add_parser("validate", help="check a job file without installing it")
+    validate.add_argument("file")
+    validate.add_argument("--name", help="job name, when the file's name is not JOB.yml")
+    validate.set_defaults(func=_cmd_validate)
+
+    ack = commands.add_parser("ack", help="acknowledge a job's dead letters")
+    ack.add_argument("job")
+    ack.set_defaults(func=_cmd_ack)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from .config import Settings
+
+    try:
+        settings = Settings.load(args.etc)
+        return args.func(args, settings)
+    except CaretakerError as exc:
+        _err(f"caretaker: {exc.message}")
+        return exc.exit_code if exc.exit_code else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

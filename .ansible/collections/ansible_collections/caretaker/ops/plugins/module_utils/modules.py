@@ -1,0 +1,27 @@
+# Private to the caretaker.ops collection: the engine's API may change without notice.
+"""The one bridge from an Ansible module to an engine task.
+
+It takes the AnsibleModule the module built (duck-typed, so the engine imports nothing of
+Ansible) and runs the task with the module's params and check mode.
+"""
+
+from __future__ import annotations
+
+from .argspec import redact
+from .config import Settings
+from .errors import CaretakerError
+from .tasks import Context
+
+
+def run_as_module(module, task, settings=None):
+    """Run task with module.params and exit through exit_json or fail_json."""
+    ctx = Context(check_mode=module.check_mode, settings=settings or Settings.load(), diff=getattr(module, "_diff", False))
+    try:
+        result = task.run(module.params, ctx)
+    except CaretakerError as exc:
+        module.fail_json(msg=exc.message, **redact(task.argument_spec, exc.details))
+        return
+    result = dict(result)
+    if not ctx.diff:
+        result.pop("diff", None)
+    module.exit_json(**result)

@@ -1,0 +1,20 @@
+"""Shared test setup: the engine importable as `caretaker`, as it is on a host, and fixtures.
+
+Every file in tests/fixtures/ is a pytest plugin: put a new real service (PostgreSQL, S3,
+an alert receiver) there and every test can use it.
+"""
+
+import os
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ENGINE_LINK = ROOT / ".build" / "engine" / "caretaker"
+
+if not ENGINE_LINK.exists():
+    ENGINE_LINK.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(ROOT / "plugins" / "module_utils", ENGINE_LINK)
+sys.path.insert(0, str(ENGINE_LINK.parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+pytest_plugins = sorted(f"fixtures.{path.stem}" for path in (ROOT / "tests" / "fixtures").glob("*.py") if path.stem != "__init__")
