@@ -22,6 +22,10 @@ from .errors import ConfigError
 KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
+    "pg_backup": "pg_backup:PG_BACKUP",
+    "pg_restore": "pg_backup:PG_RESTORE",
+    "pg_restore_drill": "pg_backup:PG_RESTORE_DRILL",
+    "backup_prune": "pg_backup:BACKUP_PRUNE",
 }
 
 
