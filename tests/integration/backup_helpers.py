@@ -15,7 +15,9 @@ def backup(params, **kwargs):
 
 
 def restore(params, **kwargs):
-    return run_task(pg_backup.PG_RESTORE, params, **kwargs)
+    """Restore with a backup's parameters; the options only a backup takes are dropped."""
+    backup_only = set(pg_backup.BACKUP_SPEC) - set(pg_backup.RESTORE_SPEC)
+    return run_task(pg_backup.PG_RESTORE, without(params, *backup_only), **kwargs)
 
 
 def table_fingerprint(postgres, database):

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import zstandard
-from backup_helpers import backup, restore, run_task, table_fingerprint, without
+from backup_helpers import backup, restore, run_task, table_fingerprint
 
 from caretaker import age, pg_backup
 from caretaker.errors import CaretakerError, ConfigError
@@ -57,7 +57,7 @@ def test_s3_encrypted_backup_decrypts_with_the_age_tool(postgres, pg_database, s
     assert s3.uploads(bucket) == []
 
     target = pg_database + "_from_s3"
-    restore({**without(params, "recipients"), "target": target, "identity_file": str(identity_file)})
+    restore({**params, "target": target, "identity_file": str(identity_file)})
     assert table_fingerprint(postgres, target) == table_fingerprint(postgres, pg_database)
 
 
@@ -106,7 +106,7 @@ def test_flipped_byte_is_refused_before_the_target_is_touched(postgres, pg_datab
     client.put_object(Bucket=bucket, Key=result["key"], Body=bytes(data))
     before = postgres.databases()
     with pytest.raises(CaretakerError, match="damaged"):
-        restore({**without(params, "recipients"), "target": pg_database + "_x", "identity_file": str(identity_file)})
+        restore({**params, "target": pg_database + "_x", "identity_file": str(identity_file)})
     assert postgres.databases() == before
 
 
