@@ -38,7 +38,7 @@ from .version import VERSION
 
 READ_SIZE = 1024 * 1024
 MANIFEST_FORMAT = 1
-ID_PATTERN = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{6}$")
+ID_PATTERN = re.compile(r"^(\d{8}T\d{9})Z-[0-9a-f]{6}$")  # UTC to the millisecond, then random
 
 PG_SPEC = {
     "database": {"type": "str", "required": True},
@@ -89,12 +89,12 @@ def _parse_iso(text: str) -> datetime.datetime:
 
 
 def new_backup_id(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
 
 
 def backup_time(backup_id: str) -> datetime.datetime:
     stamp = ID_PATTERN.match(backup_id).group(1)
-    return datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime.strptime(stamp + "000", "%Y%m%dT%H%M%S%f").replace(tzinfo=datetime.timezone.utc)
 
 
 # ------------------------------------------------------------------------ catalog
