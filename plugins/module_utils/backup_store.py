@@ -10,6 +10,7 @@ written the same way. What a killed run leaves behind (an open multipart upload,
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import queue
@@ -58,7 +59,7 @@ def open_store(args: dict):
 
 
 def _utc(timestamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
 # ---------------------------------------------------------------------------- local
@@ -109,7 +110,7 @@ class LocalStore:
 
     def open_reader(self, key):
         try:
-            return open(self._path(key), "rb")  # noqa: SIM115 - the caller closes it
+            return open(self._path(key), "rb")
         except FileNotFoundError:
             raise CaretakerError(f"{self._path(key)} does not exist") from None
 
@@ -129,10 +130,8 @@ class LocalStore:
 
     def delete(self, keys):
         for key in keys:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(key))
-            except FileNotFoundError:
-                pass
             self.requests += 1
 
     def incomplete(self, prefix):
@@ -150,10 +149,8 @@ class LocalStore:
 
     def abort_incomplete(self, items):
         for _, path, _ in items:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
 
 
 class _LocalWriter:
@@ -185,13 +182,17 @@ class _LocalWriter:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.partial)
-        except FileNotFoundError:
-            pass
 
 
 # ---------------------------------------------------------------------------- S3
+
+
+def _boto_errors():
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
 
 
 def _s3_error(exc, what):
@@ -281,19 +282,19 @@ class S3Store:
     def put_small(self, key, data: bytes):
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", **self._extra())
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot write {self.describe(key)}") from None
 
     def get_small(self, key) -> bytes:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot read {self.describe(key)}") from None
 
     def open_reader(self, key):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot read {self.describe(key)}") from None
 
     def list(self, prefix):
@@ -302,7 +303,7 @@ class S3Store:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
                 for item in page.get("Contents", []):
                     found.append((item["Key"], item["Size"], item["LastModified"]))
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot list {self.describe(prefix)}") from None
         return found
 
@@ -312,8 +313,8 @@ class S3Store:
             batch = keys[start : start + DELETE_BATCH]
             try:
                 answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
-            except Exception as exc:
-                raise _s3_error(exc, f"cannot delete from {self.describe()}") from None
+            except _boto_errors() as exc:
+                raise _s3_error(exc, f"cannot remove keys in {self.describe()}") from None
             if answer.get("Errors"):
                 first = answer["Errors"][0]
                 raise CaretakerError(f"S3 refused to delete {len(answer['Errors'])} keys, first {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
@@ -324,7 +325,7 @@ class S3Store:
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
                 for upload in page.get("Uploads", []):
                     found.append((upload["Key"], upload["UploadId"], upload["Initiated"]))
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot list incomplete uploads in {self.describe(prefix)}") from None
         return found
 
@@ -332,7 +333,7 @@ class S3Store:
         for key, upload_id, _ in items:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception as exc:
+            except _boto_errors() as exc:
                 raise _s3_error(exc, f"cannot abort the incomplete upload of {self.describe(key)}") from None
 
 
@@ -350,7 +351,7 @@ class _MultipartWriter:
         self.error = None
         try:
             answer = self.client.create_multipart_upload(Bucket=store.bucket, Key=key, ContentType="application/octet-stream", **store._extra())
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot start the upload of {store.describe(key)}") from None
         self.upload_id = answer["UploadId"]
         self.queue = queue.Queue(maxsize=1)
@@ -368,7 +369,7 @@ class _MultipartWriter:
             try:
                 answer = self.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data)
                 self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-            except Exception as exc:  # reported to the writer thread on its next call
+            except Exception as exc:  # noqa: BLE001 - any failure is reported to the writer thread on its next call
                 self.error = _s3_error(exc, f"cannot upload part {number} of {self.store.describe(self.key)}")
 
     def _raise_if_failed(self):
@@ -400,7 +401,7 @@ class _MultipartWriter:
         parts = sorted(self.parts, key=lambda part: part["PartNumber"])
         try:
             self.client.complete_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts})
-        except Exception as exc:
+        except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot complete the upload of {self.store.describe(self.key)}") from None
 
     def abort(self):
@@ -413,7 +414,5 @@ class _MultipartWriter:
                 pass
             self.queue.put(None)
             self.thread.join()
-        try:
+        with contextlib.suppress(*_boto_errors()):  # the next run cleans what this could not
             self.client.abort_multipart_upload(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id)
-        except Exception:  # noqa: BLE001 - the next run cleans what this could not
-            pass

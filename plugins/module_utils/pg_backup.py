@@ -77,11 +77,11 @@ INFO_SPEC = {"database": {"type": "str", "required": True}, **STORE_SPEC, "backu
 
 
 def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _parse_iso(text: str) -> datetime.datetime:
@@ -94,7 +94,7 @@ def new_backup_id(moment: datetime.datetime) -> str:
 
 def backup_time(backup_id: str) -> datetime.datetime:
     stamp = ID_PATTERN.match(backup_id).group(1)
-    return datetime.datetime.strptime(stamp + "000", "%Y%m%dT%H%M%S%f").replace(tzinfo=datetime.timezone.utc)
+    return datetime.datetime.strptime(stamp + "000", "%Y%m%dT%H%M%S%f").replace(tzinfo=datetime.UTC)
 
 
 # ------------------------------------------------------------------------ catalog

@@ -55,7 +55,9 @@ def check_policy(policy: dict, source: str | None = None):
     if policy["min_keep"] < 1:
         raise ConfigError("must be at least 1: a retention policy must never delete every backup", field="min_keep", source=source)
     if policy["keep_last"] == 0 and not any(policy[tier] for tier in TIERS):
-        raise ConfigError("the retention policy keeps nothing: set keep_last or a keep_daily/weekly/monthly/yearly tier above 0", field="keep_last", source=source)
+        raise ConfigError(
+            "the retention policy keeps nothing: set keep_last or a keep_daily/weekly/monthly/yearly tier above 0", field="keep_last", source=source
+        )
     if policy.get("max_age_days") is not None and policy["max_age_days"] < 1:
         raise ConfigError(f"must be at least 1 day, got {policy['max_age_days']}", field="max_age_days", source=source)
 

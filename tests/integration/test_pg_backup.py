@@ -6,7 +6,6 @@ import subprocess
 import pytest
 import zstandard
 from backup_helpers import backup, restore, run_task, table_fingerprint
-
 from caretaker import age, pg_backup
 from caretaker.errors import CaretakerError, ConfigError
 

@@ -6,7 +6,6 @@ import math
 import sqlite3
 
 from backup_helpers import backup, run_task
-
 from caretaker import pg_backup
 
 
@@ -60,7 +59,7 @@ def seed_history(client, bucket, prefix, count, newest):
 def test_prune_plans_exactly_and_deletes_in_batches_inside_its_prefix(s3):
     bucket = s3.create_bucket()
     client = s3.client()
-    newest = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    newest = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
     ids = seed_history(client, bucket, "site/app/", 1300, newest)
     # the newest backup that passed a drill is old; it must survive
     verified = ids[100]

@@ -7,8 +7,7 @@ import threading
 import time
 
 import pytest
-from backup_helpers import backup, restore, run_task, table_fingerprint
-
+from backup_helpers import backup, restore, run_task
 from caretaker import age, argspec, pg_backup
 from caretaker.backup_store import open_store
 from caretaker.errors import CaretakerError, ConfigError, TransientError
@@ -99,7 +98,7 @@ def test_s3_failing_for_good_fails_the_run_without_a_manifest(postgres, big_data
     bucket = s3.create_bucket()
     injected = s3.proxy.inject(**fault)
     params = postgres.args(big_database, prune=False, max_attempts=2, read_timeout=1, **s3.args(bucket))
-    with pytest.raises(TransientError, match="cannot (upload part|complete the upload|write)"):
+    with pytest.raises(TransientError, match=r"cannot (upload part|complete the upload|write)"):
         backup(params)
     assert injected.fired >= 2
     assert manifests(s3, bucket) == []
@@ -198,7 +197,7 @@ def test_bad_input_fails_clearly_before_any_upload(postgres, pg_database, s3, ch
 
 
 def test_bad_input_through_the_cli_exits_2_and_names_the_field(postgres, pg_database, tmp_path, caretaker_host):
-    identity, recipient = age.generate_identity()
+    _, recipient = age.generate_identity()
     caretaker_host.add_job("backup", kind="pg_backup", args=postgres.args(pg_database, directory=str(tmp_path / "b"), recipients=[recipient[:-1] + "x"]))
     code, report = caretaker_host.run("backup")
     assert code == 2 and "recipients[0]" in report["error"] and "not an age X25519 recipient" in report["error"]

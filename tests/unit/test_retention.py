@@ -3,13 +3,12 @@
 import datetime
 
 import pytest
+from caretaker.errors import ConfigError
+from caretaker.retention import POLICY_SPEC, Backup, check_policy, plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from caretaker.errors import ConfigError
-from caretaker.retention import POLICY_SPEC, Backup, check_policy, plan
-
-NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
 DEFAULTS = {name: rules.get("default") for name, rules in POLICY_SPEC.items()}
 
 policies = st.fixed_dictionaries(
