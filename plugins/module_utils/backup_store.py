@@ -148,7 +148,7 @@ class LocalStore:
         ]
 
     def abort_incomplete(self, items):
-        for _, path, _ in items:
+        for _key, path, _started in items:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
@@ -330,7 +330,7 @@ class S3Store:
         return found
 
     def abort_incomplete(self, items):
-        for key, upload_id, _ in items:
+        for key, upload_id, _started in items:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             except _boto_errors() as exc:

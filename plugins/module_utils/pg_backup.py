@@ -124,7 +124,7 @@ class Catalog:
         found = {}
         for key, size, modified in self.store.list(self.prefix):
             name = key[len(self.prefix) :]
-            backup_id, _, suffix = name.partition(".")
+            backup_id, _dot, suffix = name.partition(".")
             if not ID_PATTERN.match(backup_id):
                 continue
             kind = {"manifest.json": "manifest", "drill.json": "drill", "dump.zst": "data", "dump.zst.age": "data"}.get(suffix)

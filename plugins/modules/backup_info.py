@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Reads the manifests and drill results that M(caretaker.ops.pg_backup) and the C(pg_restore_drill) job kind store.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE

@@ -16,7 +16,7 @@ description:
     removes incomplete uploads and data without a manifest older than O(stale_upload_hours).
   - In check mode returns the exact plan.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.pg_backup.STORE

@@ -17,7 +17,7 @@ description:
   - The same engine runs as the C(pg_backup) job kind of C(caretaker run).
   - Needs the Python packages psycopg, zstandard, cryptography, and boto3 for S3, on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.pg_backup.POSTGRES

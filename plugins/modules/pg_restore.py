@@ -15,7 +15,7 @@ description:
   - Runs C(pg_restore --exit-on-error); any error fails the task and drops the half-restored database.
   - A replacement is restored under a temporary name and renamed over the target only when complete.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.pg_backup.POSTGRES

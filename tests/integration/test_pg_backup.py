@@ -110,7 +110,7 @@ def test_flipped_byte_is_refused_before_the_target_is_touched(postgres, pg_datab
 
 
 def test_wrong_identity_is_refused_before_the_target_is_touched(postgres, pg_database, tmp_path, keypair):
-    _, recipient = keypair
+    recipient = keypair[1]
     store = {"directory": str(tmp_path / "b")}
     backup(postgres.args(pg_database, recipients=[recipient], **store))
     stranger = tmp_path / "other.key"

@@ -100,7 +100,7 @@ def test_prune_plans_exactly_and_deletes_in_batches_inside_its_prefix(s3):
 
 def test_backup_prunes_after_itself_but_never_the_newest(postgres, pg_database, tmp_path):
     store = {"directory": str(tmp_path / "b"), "keep_last": 2, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
-    results = [backup(postgres.args(pg_database, **store)) for _ in range(4)]
+    results = [backup(postgres.args(pg_database, **store)) for _attempt in range(4)]
     assert [result["prune"]["delete"] for result in results] == [[], [], [results[0]["backup_id"]], [results[1]["backup_id"]]]
     info = run_task(pg_backup.BACKUP_INFO, {"database": pg_database, "directory": store["directory"]})
     assert [entry["id"] for entry in info["backups"]] == [results[2]["backup_id"], results[3]["backup_id"]]

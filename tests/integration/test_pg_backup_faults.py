@@ -124,7 +124,7 @@ def test_sigkill_at_random_points_never_leaves_a_false_backup(postgres, s3, care
     assert code == 0, report
     duration = time.monotonic() - started
     rng = random.Random(20261123)
-    for _ in range(20):
+    for _run in range(20):
         proc = caretaker_host.popen("run", "backup")
         time.sleep(rng.uniform(0.2, duration * 1.1))
         proc.send_signal(signal.SIGKILL)
@@ -169,7 +169,7 @@ def test_concurrent_backup_of_the_same_database_is_refused(postgres, pg_database
     # another job of the same database: PostgreSQL's advisory lock refuses it
     code, report = caretaker_host.run("backup-again")
     assert code == 75 and "another backup of database" in report["error"]
-    out, _ = first.communicate(timeout=120)
+    out = first.communicate(timeout=120)[0]
     assert first.returncode == 0, out
     assert len(manifests(s3, bucket)) == 1
 
@@ -197,7 +197,7 @@ def test_bad_input_fails_clearly_before_any_upload(postgres, pg_database, s3, ch
 
 
 def test_bad_input_through_the_cli_exits_2_and_names_the_field(postgres, pg_database, tmp_path, caretaker_host):
-    _, recipient = age.generate_identity()
+    recipient = age.generate_identity()[1]
     caretaker_host.add_job("backup", kind="pg_backup", args=postgres.args(pg_database, directory=str(tmp_path / "b"), recipients=[recipient[:-1] + "x"]))
     code, report = caretaker_host.run("backup")
     assert code == 2 and "recipients[0]" in report["error"] and "not an age X25519 recipient" in report["error"]
