@@ -625,7 +625,6 @@ def _prune(args, ctx):
     store = open_store(args)
     catalog = Catalog(store, args["database"])
     store.check(create=False)
-    requests_before = store.requests
     now = _now()
     stale_before = now - datetime.timedelta(hours=args["stale_upload_hours"])
     scan = catalog.scan()
@@ -657,7 +656,7 @@ def _prune(args, ctx):
     store.delete(manifests)
     store.delete(rest)
     store.abort_incomplete(incomplete)
-    result["requests"] = store.requests - requests_before
+    result["requests"] = store.requests
     ctx.log("pruned", deleted=len(decided.delete), kept=len(decided.keep), requests=result["requests"])
     return result
 

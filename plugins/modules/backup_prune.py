@@ -70,7 +70,7 @@ incomplete:
   type: list
   elements: str
 requests:
-  description: Store requests the deletion took.
+  description: Store requests the whole prune took (S3 requests including retries, or files removed).
   returned: when something was deleted, not in check mode
   type: int
 """
