@@ -24,6 +24,10 @@ KINDS = {
     "command": "basic_tasks:COMMAND",
     "pg_purge": "pg_purge:PG_PURGE",
     "job_retry": "job_retry:JOB_RETRY",
+    "pg_backup": "pg_backup:PG_BACKUP",
+    "pg_restore": "pg_backup:PG_RESTORE",
+    "pg_restore_drill": "pg_backup:PG_RESTORE_DRILL",
+    "backup_prune": "pg_backup:BACKUP_PRUNE",
 }
 
 
