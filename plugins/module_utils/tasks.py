@@ -22,6 +22,7 @@ from .errors import ConfigError
 KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
+    "health_check": "health:HEALTH_CHECK",
 }
 
 
@@ -46,6 +47,7 @@ class Context:
     settings: object = None
     events: list = field(default_factory=list)
     verbose: bool = False
+    alerts: bool = True  # checks alert only as scheduled jobs, not from `caretaker check`
 
     def log(self, event: str, **fields):
         """Record a progress event; the runner's child prints them as JSON lines."""
