@@ -23,6 +23,7 @@ KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
     "health_check": "health:HEALTH_CHECK",
+    "cert_check": "certs:CERT_CHECK",
 }
 
 
