@@ -122,6 +122,20 @@ def dedup_key(alert):
     return f"caretaker/{alert['host']}/{alert['check']}"
 
 
+def details_text(details, limit=2500):
+    """Details for people: one `key: value` line each, lists (sample log lines) one item a line."""
+    lines = []
+    for key, value in details.items():
+        if isinstance(value, list):
+            lines.append(f"{key}:")
+            lines.extend(f"  {item}" for item in value)
+        elif isinstance(value, dict):
+            lines.append(f"{key}: {json.dumps(value, default=str)}")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)[:limit]
+
+
 def webhook_payload(alert):
     return {**alert, "first_seen_iso": _iso(alert.get("first_seen")), "ts_iso": _iso(alert.get("ts"))}
 
@@ -136,7 +150,7 @@ def slack_payload(alert, route):
     if alert.get("runbook"):
         fields.append({"title": "Runbook", "value": alert["runbook"], "short": False})
     if alert.get("details"):
-        fields.append({"title": "Details", "value": "```" + json.dumps(alert["details"], default=str, indent=1)[:2500] + "```", "short": False})
+        fields.append({"title": "Details", "value": "```" + details_text(alert["details"]) + "```", "short": False})
     payload = {"text": headline(alert), "attachments": [{"color": colors.get(alert["severity"], "danger"), "fields": fields}]}
     if route.get("channel"):
         payload["channel"] = route["channel"]
@@ -185,7 +199,7 @@ def email_message(alert, route):
     if alert.get("runbook"):
         lines.append(f"Runbook:    {alert['runbook']}")
     if alert.get("details"):
-        lines += ["", json.dumps(alert["details"], default=str, indent=2)]
+        lines += ["", details_text(alert["details"], limit=20000)]
     message.set_content("\n".join(lines) + "\n")
     return message
 

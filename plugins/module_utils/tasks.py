@@ -24,6 +24,7 @@ KINDS = {
     "command": "basic_tasks:COMMAND",
     "health_check": "health:HEALTH_CHECK",
     "cert_check": "certs:CERT_CHECK",
+    "log_alert": "logscan:LOG_ALERT",
 }
 
 
