@@ -12,6 +12,7 @@ import pytest
         ({"kind": "noop", "retry": {"attempts": 0}}, "retry.attempts: must be at least 1"),
         ({"kind": "noop", "retry": {"tries": 3}}, "retry: unsupported option(s) tries"),
         ({"kind": "command", "args": {}}, "args.argv: is required"),
+        ({"kind": "command", "args": {"argv": []}}, "args.argv: must name a program to run"),
         ({"kind": "command", "args": {"argv": "ls", "shell": True}}, "unsupported option(s) shell"),
         ({"kind": "noop", "schedule": "61 * * * *"}, "schedule: '61' is outside 0-59 in the minute field"),
         ({"kind": "noop", "schedule": "* * *"}, "needs 5 fields"),

@@ -4,7 +4,6 @@ import http.server
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 
