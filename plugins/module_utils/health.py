@@ -96,7 +96,7 @@ def meminfo():
     values = {}
     with open("/proc/meminfo", encoding="ascii") as handle:
         for line in handle:
-            key, _, rest = line.partition(":")
+            key, rest = line.split(":", 1)
             values[key] = int(rest.split()[0]) * 1024
     return values
 
@@ -208,7 +208,7 @@ def probe_supervisor(probe, field, limits):
     for line in proc.stdout.splitlines():
         parts = line.split(None, 2)
         if len(parts) >= 2 and parts[1].isupper():
-            states[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+            states[parts[0]] = parts[1]
     if not states and proc.returncode not in (0, 3):  # 3: some program is not running
         message = (proc.stdout + proc.stderr).strip()[:200]
         return [unknown(f"supervisor:{program}", f"supervisorctl failed: {message}") for program in programs]
@@ -219,13 +219,13 @@ def probe_supervisor(probe, field, limits):
         if not matches:
             findings.append(Finding(name, "critical", f"supervisor knows no program {program}"))
             continue
-        down = {key: value for key, value in matches.items() if value[0] != "RUNNING"}
+        down = {key: state for key, state in matches.items() if state != "RUNNING"}
         if down:
-            text = ", ".join(f"{key} {state}" for key, (state, _) in sorted(down.items()))
-            findings.append(Finding(name, "warning" if all(s == "STARTING" for s, _ in down.values()) else "critical", text,
-                                    details={key: state for key, (state, _) in matches.items()}))
+            text = ", ".join(f"{key} {state}" for key, state in sorted(down.items()))
+            status = "warning" if set(down.values()) == {"STARTING"} else "critical"
+            findings.append(Finding(name, status, text, details=matches))
         else:
-            findings.append(Finding(name, "ok", f"{len(matches)} process(es) running", details={key: state for key, (state, _) in matches.items()}))
+            findings.append(Finding(name, "ok", f"{len(matches)} process(es) running", details=matches))
     return findings
 
 
@@ -259,10 +259,11 @@ def probe_http(probe, field, limits):
     if not probe["verify_tls"]:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    request = urllib.request.Request(url, headers={"User-Agent": "caretaker-health-check"})  # noqa: S310 - checked above
+    request = urllib.request.Request(url, headers={"User-Agent": "caretaker-health-check"})
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=probe["timeout"], context=context) as response:  # noqa: S310
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        with opener.open(request, timeout=probe["timeout"]) as response:
             status, body = response.status, response.read(1 << 20)
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read(1 << 20)

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import time
+from dataclasses import dataclass
 
 from . import checks
 from .checks import Finding, unknown
@@ -90,6 +91,17 @@ def status_regex(classes, field):
     return '" (?:' + "|".join(alternatives) + ") "
 
 
+@dataclass(frozen=True)
+class Rule:
+    spec: dict
+    regex: re.Pattern
+    limits: tuple
+
+    @property
+    def name(self):
+        return self.spec["name"]
+
+
 def compile_rules(rules):
     if not rules:
         raise ConfigError("must list at least one rule", field="rules")
@@ -113,7 +125,7 @@ def compile_rules(rules):
             raise ConfigError("must be a positive number of seconds", field=f"{field}.window")
         if rule["measure"] == "ratio" and any(limit is not None and limit > 100 for limit in limits):
             raise ConfigError("a ratio threshold is a percentage, at most 100", field=f"{field}.critical")
-        compiled.append((rule, regex, limits))
+        compiled.append(Rule(rule, regex, limits))
     return compiled
 
 
@@ -175,7 +187,7 @@ class Counter:
         self.compiled = compiled
         self.lines = 0
         self.matches = [0] * len(compiled)
-        self.samples = [collections.deque(maxlen=keep) for _ in compiled]
+        self.samples = [collections.deque(maxlen=keep) for rule in compiled]
 
     def feed(self, fd, start, end, final=False):
         """Count complete lines in [start, end); return the offset after the last one counted."""
@@ -195,8 +207,8 @@ class Counter:
 
     def _count(self, chunk, stop):
         self.lines += chunk.count(b"\n", 0, stop) + (0 if chunk[stop - 1 : stop] == b"\n" else 1)
-        for index, (_rule, regex, _limits) in enumerate(self.compiled):
-            search, samples, found, pos = regex.search, self.samples[index], 0, 0
+        for index, rule in enumerate(self.compiled):
+            search, samples, found, pos = rule.regex.search, self.samples[index], 0, 0
             while True:
                 match = search(chunk, pos, stop)
                 if match is None:
@@ -277,8 +289,9 @@ def recent_samples(db, consumer, path, rule, since, keep):
 
 def judge(db, consumer, path, compiled, now, keep):
     findings = []
-    for rule, _regex, limits in compiled:
-        _, lines, matches = window_totals(db, consumer, path, rule["name"], now - rule["window"], now)
+    for compiled_rule in compiled:
+        rule, limits = compiled_rule.spec, compiled_rule.limits
+        lines, matches = window_totals(db, consumer, path, rule["name"], now - rule["window"], now)[1:]
         value = matches if rule["measure"] == "count" else round(100.0 * matches / lines, 2) if lines else 0.0
         unit = "" if rule["measure"] == "count" else "%"
         window = f"{rule['window']}s"
@@ -313,7 +326,7 @@ def _log_alert(args, ctx):
     path = args["path"]
     if not os.path.isfile(path):
         reason = "does not exist" if not os.path.exists(path) else "is not a regular file"
-        return checks.finish(ctx, "log_alert", [unknown(f"log:{rule['name']}", f"path: {path} {reason}") for rule, _, _ in compiled],
+        return checks.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
                              args["runbook"])
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
@@ -325,8 +338,8 @@ def _log_alert(args, ctx):
         try:
             cursor, notes = scan(path, dict(row) if row else None, counter, args["start_at"])
         except OSError as exc:
-            return checks.finish(ctx, "log_alert", [unknown(f"log:{rule['name']}", f"path: cannot read {path}: {exc.strerror}")
-                                                    for rule, _, _ in compiled], args["runbook"])
+            return checks.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: cannot read {path}: {exc.strerror}")
+                                                    for rule in compiled], args["runbook"])
         now = time.time()
         if not ctx.check_mode:
             db.execute("BEGIN IMMEDIATE")
@@ -334,9 +347,10 @@ def _log_alert(args, ctx):
                 "INSERT OR REPLACE INTO log_cursor (consumer, path, device, inode, head, offset, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (consumer, path, cursor["device"], cursor["inode"], cursor["head"], cursor["offset"], now),
             )
-            keep_for = max(rule["window"] + (rule["baseline_offset"] * 3600 if rule["baseline_factor"] is not None else 0) for rule, _, _ in compiled)
+            keep_for = max(rule["window"] + (rule["baseline_offset"] * 3600 if rule["baseline_factor"] is not None else 0)
+                           for rule in (item.spec for item in compiled))
             db.execute("DELETE FROM log_counts WHERE consumer = ? AND path = ? AND ts < ?", (consumer, path, now - keep_for - 3600))
-            for index, (rule, _regex, _limits) in enumerate(compiled):
+            for index, rule in enumerate(item.spec for item in compiled):
                 samples = [line.decode("utf-8", "replace")[:500] for line in counter.samples[index]]
                 db.execute(
                     "INSERT INTO log_counts (consumer, path, rule, ts, lines, matches, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -21,7 +21,7 @@ description:
   - Runs as a scheduled caretaker job (kind C(cert_check)) that alerts; the module only reports.
   - Needs the Python C(cryptography) package (42 or later) on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
@@ -110,7 +110,7 @@ status:
   type: str
   sample: warning
 exit_code:
-  description: The Nagios exit code of O(status).
+  description: The Nagios exit code of RV(status).
   returned: always
   type: int
   sample: 1

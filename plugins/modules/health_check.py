@@ -15,7 +15,7 @@ description:
     through the host's alert routes, and as C(caretaker check JOB), which answers like a Nagios plugin.
   - The module only reads; it never sends alerts.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
@@ -139,7 +139,7 @@ status:
   type: str
   sample: warning
 exit_code:
-  description: The Nagios exit code of O(status) (0 ok, 1 warning, 2 critical, 3 unknown).
+  description: The Nagios exit code of RV(status) (0 ok, 1 warning, 2 critical, 3 unknown).
   returned: always
   type: int
   sample: 1

@@ -20,7 +20,7 @@ description:
     runbook; the module reports. Outside check mode the module advances the read position of the
     consumer C(adhoc), separate from any job's.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
 attributes:
@@ -121,7 +121,7 @@ status:
   type: str
   sample: critical
 exit_code:
-  description: The Nagios exit code of O(status).
+  description: The Nagios exit code of RV(status).
   returned: always
   type: int
 summary:

@@ -39,7 +39,7 @@ def test_healthy_file_and_endpoint(pki, ca):
 @pytest.mark.parametrize(("days_left", "status", "stage"), [(40, "ok", None), (25, "warning", "30d"), (12, "warning", "14d"), (5, "critical", "7d")])
 def test_staged_expiry_of_long_lived_certificates(pki, ca, days_left, status, stage):
     inter, roots = ca
-    cert, _ = pki.leaf(inter, "app.example.test", start=days_left - 365, lifetime=365)
+    cert = pki.leaf(inter, "app.example.test", start=days_left - 365, lifetime=365)[0]
     path = pki.pem("app.pem", cert, inter.cert)
     leaf = found(check(files=[path], ca_file=roots))[f"cert:{path}"]
     assert (leaf["status"], leaf["stage"]) == (status, stage)
@@ -47,8 +47,8 @@ def test_staged_expiry_of_long_lived_certificates(pki, ca, days_left, status, st
 
 def test_short_lived_certificate_renewal_overdue(pki, ca):
     inter, roots = ca
-    fresh, _ = pki.leaf(inter, "a.example.test", start=-20, lifetime=45)  # due after 30 days + 2 grace
-    stale, _ = pki.leaf(inter, "b.example.test", start=-33, lifetime=45)  # 12 days left: no 30/14 stage for short-lived
+    fresh = pki.leaf(inter, "a.example.test", start=-20, lifetime=45)[0]  # due after 30 days + 2 grace
+    stale = pki.leaf(inter, "b.example.test", start=-33, lifetime=45)[0]  # 12 days left: no 30/14 stage for short-lived
     result = found(check(files=[pki.pem("fresh.pem", fresh, inter.cert), pki.pem("stale.pem", stale, inter.cert)], ca_file=roots))
     fresh_finding = next(value for key, value in result.items() if key.startswith("cert:") and key.endswith("fresh.pem"))
     stale_finding = next(value for key, value in result.items() if key.startswith("cert:") and key.endswith("stale.pem"))
@@ -60,8 +60,8 @@ def test_short_lived_certificate_renewal_overdue(pki, ca):
 
 def test_expired_and_not_yet_valid(pki, ca):
     inter, roots = ca
-    expired, _ = pki.leaf(inter, "old.example.test", start=-400, lifetime=365)
-    future, _ = pki.leaf(inter, "new.example.test", start=3, lifetime=365)
+    expired = pki.leaf(inter, "old.example.test", start=-400, lifetime=365)[0]
+    future = pki.leaf(inter, "new.example.test", start=3, lifetime=365)[0]
     outcome = check(files=[pki.pem("expired.pem", expired, inter.cert), pki.pem("future.pem", future, inter.cert)], ca_file=roots)
     leaves = {key.rsplit("/", 1)[-1]: value for key, value in found(outcome).items() if key.startswith("cert:")}
     assert (leaves["expired.pem"]["status"], leaves["expired.pem"]["stage"]) == ("critical", "expired")
@@ -124,7 +124,7 @@ def test_expired_cross_signed_root_sent_by_the_server_raises_no_alarm(pki):
 def test_expiring_intermediate_is_reported_on_the_chain(pki):
     root = pki.root()
     inter = pki.intermediate(root, start=-300, lifetime=310)  # 10 days left
-    cert, _ = pki.leaf(inter, "www.example.test", start=-1, lifetime=365)
+    cert = pki.leaf(inter, "www.example.test", start=-1, lifetime=365)[0]
     path = pki.pem("www.pem", cert, inter.cert)
     result = found(check(files=[path], ca_file=pki.pem("root.pem", root.cert)))
     assert (result[f"chain:{path}"]["status"], result[f"chain:{path}"]["stage"]) == ("warning", "14d")
@@ -138,7 +138,7 @@ def test_renewed_on_disk_but_not_served(pki, ca):
     served_path = pki.pem("live.pem", old, inter.cert)
     endpoint = {"host": "127.0.0.1", "port": port, "server_name": "www.example.test", "name": "www", "compare_file": served_path}
     assert found(check(endpoints=[endpoint], ca_file=roots))["served:www"]["status"] == "ok"
-    renewed, _ = pki.leaf(inter, "www.example.test", start=-1, lifetime=90)
+    renewed = pki.leaf(inter, "www.example.test", start=-1, lifetime=90)[0]
     pki.pem("live.pem", renewed, inter.cert)
     stale = found(check(endpoints=[endpoint], ca_file=roots))["served:www"]
     assert (stale["status"], stale["stage"]) == ("critical", "stale")

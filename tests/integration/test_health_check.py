@@ -278,7 +278,7 @@ def test_scheduled_health_check_alerts_once_resolves_once_and_writes_metrics(car
     caretaker_host.add_job("health", kind="health_check", alert={"after": 2, "runbook": "https://runbooks.example/web"},
                            args={"probes": [{"type": "http", "url": f"http://127.0.0.1:{site.port}/", "name": "web"}]})
     site.status = 500
-    for _ in range(4):
+    for _attempt in range(4):
         code, report = caretaker_host.run("health")
         assert code == 0, report
     alerts = inbox.payloads("hook")

@@ -136,7 +136,7 @@ def test_real_logrotate_while_a_writer_and_scans_run(tmp_path, scanner, mode):
     for thread in threads:
         thread.start()
     try:
-        for _ in range(6):
+        for _rotation in range(6):
             time.sleep(0.15)
             # copytruncate loses what is written between its copy and its truncate (logrotate's own
             # race, documented in logrotate(8)); hold the writer so the count can be exact
