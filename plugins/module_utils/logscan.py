@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -120,6 +121,13 @@ def compile_rules(rules):
             regex = re.compile(source.encode(), flags)
         except re.error as exc:
             raise ConfigError(f"invalid regular expression {source!r}: {exc}", field=f"{field}.pattern") from None
+        if regex.search(b""):
+            raise ConfigError(f"{source!r} matches an empty line, so it would count every line", field=f"{field}.pattern")
+        try:  # the match runs on to the end of its line, so one line counts once however often it matches
+            regex = re.compile(b"(?:" + source.encode() + b")[^\n]*", flags)
+        except re.error as exc:
+            raise ConfigError(f"{source!r} cannot be matched line by line ({exc}); use ignore_case instead of inline flags",
+                              field=f"{field}.pattern") from None
         limits = checks.thresholds(rule, field)
         if rule["window"] <= 0:
             raise ConfigError("must be a positive number of seconds", field=f"{field}.window")
@@ -181,11 +189,16 @@ def find_rotated(path, cursor, current_inode):
 
 
 class Counter:
-    """Counts lines and matching lines per rule across the pieces of one run's reading."""
+    """Counts lines and matching lines per rule across the pieces of one run's reading.
+
+    The regex and newline counting run in C over large chunks; Python code runs once per
+    chunk, not per line. All lines are counted only when a rule needs them (a ratio or a
+    minimum volume).
+    """
 
     def __init__(self, compiled, keep):
         self.compiled = compiled
-        self.lines = 0
+        self.lines = 0 if any(rule.spec["measure"] == "ratio" or rule.spec["min_volume"] for rule in compiled) else None
         self.matches = [0] * len(compiled)
         self.samples = [collections.deque(maxlen=keep) for rule in compiled]
 
@@ -206,23 +219,17 @@ class Counter:
         return pos
 
     def _count(self, chunk, stop):
-        self.lines += chunk.count(b"\n", 0, stop) + (0 if chunk[stop - 1 : stop] == b"\n" else 1)
+        if self.lines is not None:
+            self.lines += chunk.count(b"\n", 0, stop) + (0 if chunk[stop - 1 : stop] == b"\n" else 1)
         for index, rule in enumerate(self.compiled):
-            search, samples, found, pos = rule.regex.search, self.samples[index], 0, 0
-            while True:
-                match = search(chunk, pos, stop)
-                if match is None:
-                    break
-                line_start = chunk.rfind(b"\n", 0, match.start()) + 1
-                line_end = chunk.find(b"\n", max(match.start(), match.end() - 1), stop)
-                if line_end < 0:
-                    line_end = stop
-                found += 1
-                samples.append(chunk[line_start:line_end])
-                pos = line_end + 1
-                if pos >= stop:
-                    break
-            self.matches[index] += found
+            samples = self.samples[index]
+            # keep only the last few matches, numbered, without a Python step per match
+            last = collections.deque(zip(rule.regex.finditer(chunk, 0, stop), itertools.count(1)), maxlen=samples.maxlen or 1)
+            if not last:
+                continue
+            self.matches[index] += last[-1][1]
+            for match in (pair[0] for pair in last):
+                samples.append(chunk[chunk.rfind(b"\n", 0, match.start()) + 1 : match.end()])
 
 
 def scan(path, cursor, counter, start_at):
@@ -287,11 +294,13 @@ def recent_samples(db, consumer, path, rule, since, keep):
     return found[-keep:]
 
 
-def judge(db, consumer, path, compiled, now, keep):
+def judge(db, consumer, path, compiled, now, keep, lines_counted):
     findings = []
     for compiled_rule in compiled:
         rule, limits = compiled_rule.spec, compiled_rule.limits
         lines, matches = window_totals(db, consumer, path, rule["name"], now - rule["window"], now)[1:]
+        if not lines_counted:
+            lines = None
         value = matches if rule["measure"] == "count" else round(100.0 * matches / lines, 2) if lines else 0.0
         unit = "" if rule["measure"] == "count" else "%"
         window = f"{rule['window']}s"
@@ -301,8 +310,8 @@ def judge(db, consumer, path, compiled, now, keep):
         if unit:
             described = f"{matches} of {lines} lines in the last {window} ({value}{unit})"
         else:
-            described = f"{matches} matching lines in the last {window} (of {lines})"
-        if lines < rule["min_volume"]:
+            described = f"{matches} matching lines in the last {window}" + (f" (of {lines})" if lines is not None else "")
+        if lines is not None and lines < rule["min_volume"]:
             findings.append(Finding(label, "ok", f"{described}: below min_volume {rule['min_volume']}", value=value, unit=unit,
                                     warning=limits[0], critical=limits[1], details=details))
             continue
@@ -354,10 +363,10 @@ def _log_alert(args, ctx):
                 samples = [line.decode("utf-8", "replace")[:500] for line in counter.samples[index]]
                 db.execute(
                     "INSERT INTO log_counts (consumer, path, rule, ts, lines, matches, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (consumer, path, rule["name"], now, counter.lines, counter.matches[index], json.dumps(samples) if samples else None),
+                    (consumer, path, rule["name"], now, counter.lines or 0, counter.matches[index], json.dumps(samples) if samples else None),
                 )
             db.execute("COMMIT")
-        findings = judge(db, consumer, path, compiled, now, args["samples"])
+        findings = judge(db, consumer, path, compiled, now, args["samples"], counter.lines is not None)
     finally:
         ledger.close()
     for finding, matches in zip(findings, counter.matches, strict=True):

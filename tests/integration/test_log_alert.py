@@ -22,7 +22,7 @@ def scanner(tmp_path):
     log = tmp_path / "app.log"
 
     def run(rules=None, check_mode=False, **args):
-        spec_args = {"path": str(log), "rules": [{"name": "errors", "pattern": "ERROR"}] if rules is None else rules, "start_at": "beginning", **args}
+        spec_args = {"path": str(log), "rules": [{"name": "errors", "pattern": "ERROR", "measure": "ratio"}] if rules is None else rules, "start_at": "beginning", **args}
         return logscan.LOG_ALERT.run(validate(logscan.LOG_SPEC, spec_args), Context(settings=settings, check_mode=check_mode))
 
     run.log = log
@@ -222,6 +222,8 @@ def test_baseline_comparison(scanner, tmp_path):
         ([{"name": "x", "pattern": "a", "measure": "ratio", "critical": 150}], "rules[0].critical", "at most 100"),
         ([{"name": "x", "pattern": "a"}, {"name": "x", "pattern": "b"}], "rules[1].name", "used twice"),
         ([], "rules", "at least one rule"),
+        ([{"name": "x", "pattern": "a*"}], "rules[0].pattern", "matches an empty line"),
+        ([{"name": "x", "pattern": "a(?i)b"}], "rules[0].pattern", "invalid regular expression"),
     ],
 )
 def test_bad_rules_name_the_field(scanner, rules, field, message):
@@ -260,3 +262,12 @@ def test_scheduled_log_alert_sends_samples_and_runbook_then_resolves(caretaker_h
     fields = {field["title"]: field["value"] for field in messages[0]["attachments"][0]["fields"]}
     assert fields["Runbook"] == "https://runbooks.example/5xx"
     assert '"GET /item/4 HTTP/1.1" 503' in fields["Details"]
+
+
+def test_a_line_counts_once_however_often_it_matches(scanner):
+    append(scanner.log, "ERROR one ERROR two ERROR\nINFO\nERROR\n")
+    count_rule = [{"name": "errors", "pattern": "ERROR"}]
+    finding = scanner(rules=count_rule)["findings"][0]
+    assert (finding["details"]["run_matches"], finding["value"]) == (2, 2)
+    assert finding["details"]["samples"] == ["ERROR one ERROR two ERROR", "ERROR"]
+    assert finding["details"]["run_lines"] is None  # a count rule needs no total
