@@ -84,7 +84,7 @@ def full_scan(log, env):
     engine = [sys.executable, "-c", SCAN, log, PATTERN]
     timed(grep, env)  # warm the page cache
     grep_times, engine_times = [], []
-    for _ in range(FULL_RUNS):
+    for _run in range(FULL_RUNS):
         seconds, grep_count = timed(grep, env)
         grep_times.append(seconds)
         seconds, engine_count = timed(engine, env)
@@ -107,7 +107,7 @@ def incremental(log, state_dir):
     chunk = chunk[: chunk.rfind(b"\n") + 1]
     expected = sum(1 for line in chunk.splitlines() if re.search(PATTERN.encode(), line))
     times = []
-    for _ in range(INCREMENTAL_RUNS):
+    for _run in range(INCREMENTAL_RUNS):
         with open(log, "ab") as handle:
             handle.write(chunk)
         started = time.perf_counter()

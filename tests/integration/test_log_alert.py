@@ -22,7 +22,8 @@ def scanner(tmp_path):
     log = tmp_path / "app.log"
 
     def run(rules=None, check_mode=False, **args):
-        spec_args = {"path": str(log), "rules": [{"name": "errors", "pattern": "ERROR", "measure": "ratio"}] if rules is None else rules, "start_at": "beginning", **args}
+        rules = [{"name": "errors", "pattern": "ERROR", "measure": "ratio"}] if rules is None else rules
+        spec_args = {"path": str(log), "rules": rules, "start_at": "beginning", **args}
         return logscan.LOG_ALERT.run(validate(logscan.LOG_SPEC, spec_args), Context(settings=settings, check_mode=check_mode))
 
     run.log = log

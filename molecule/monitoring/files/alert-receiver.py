@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Test double of an alerting service: appends every POSTed JSON body to a JSON-lines file."""
 
 import http.server

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A web site whose health the test sets: it answers with the status code in a file."""
 
 import http.server
