@@ -188,6 +188,20 @@ def find_rotated(path, cursor, current_inode):
     return None
 
 
+def rotated_since(path, rotated, current_inode):
+    """Files rotated after `rotated` (when the log rotated more than once between runs), oldest first."""
+    base = os.stat(rotated)
+    newer = []
+    for candidate in siblings(path):
+        try:
+            stat = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.st_ino not in (base.st_ino, current_inode) and stat.st_mtime_ns >= base.st_mtime_ns:
+            newer.append((stat.st_mtime_ns, candidate))
+    return [candidate for _mtime, candidate in sorted(newer)]
+
+
 class Counter:
     """Counts lines and matching lines per rule across the pieces of one run's reading.
 
@@ -256,12 +270,13 @@ def scan(path, cursor, counter, start_at):
                 notes.append("rotated")
             rotated = find_rotated(path, cursor, stat.st_ino) if cursor["offset"] else None
             if rotated:
-                old = os.open(rotated, os.O_RDONLY)
-                try:
-                    counter.feed(old, cursor["offset"], os.fstat(old).st_size, final=True)
-                finally:
-                    os.close(old)
-                notes.append(f"read the rest of {rotated}")
+                for earlier, begin_at in [(rotated, cursor["offset"])] + [(name, 0) for name in rotated_since(path, rotated, stat.st_ino)]:
+                    old = os.open(earlier, os.O_RDONLY)
+                    try:
+                        counter.feed(old, begin_at, os.fstat(old).st_size, final=True)
+                    finally:
+                        os.close(old)
+                    notes.append(f"read the rest of {earlier}" if begin_at else f"read {earlier}, rotated since")
             elif cursor["offset"]:
                 notes.append("the rotated file is gone or compressed: its unread rest was skipped")
             begin = 0
