@@ -68,6 +68,24 @@ def _cmd_ack(args, settings):
     return 0
 
 
+def _cmd_check(args, settings):
+    """A check job run now, reported the Nagios way: one line, exit 0/1/2/3; no alerts sent."""
+    from .checks import CHECK_KINDS, nagios
+    from .config import load_job
+    from .tasks import Context, load_task
+
+    try:
+        job = load_job(settings, args.job)
+        if job.kind not in CHECK_KINDS:
+            raise CaretakerError(f"job {job.name} is a {job.kind} job, not a check ({', '.join(CHECK_KINDS)})")
+        outcome = load_task(job.kind).run(job.args, Context(job=job.name, settings=settings, alerts=False))
+    except CaretakerError as exc:
+        print(f"CARETAKER UNKNOWN - {exc.message}")
+        return 3
+    print(json.dumps(outcome, default=str) if args.json else nagios(outcome))
+    return outcome["exit_code"]
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="caretaker", description="Host chores run safely: backups, cleanup, checks.")
     parser.add_argument("--etc", help="configuration directory (default /etc/caretaker, or $CARETAKER_ETC)")
@@ -87,6 +105,11 @@ def build_parser():
     validate.add_argument("file")
     validate.add_argument("--name", help="job name, when the file's name is not JOB.yml")
     validate.set_defaults(func=_cmd_validate)
+
+    check = commands.add_parser("check", help="run a check job now and report like a Nagios plugin (exit 0/1/2/3)")
+    check.add_argument("job")
+    check.add_argument("--json", action="store_true", help="print the structured result instead of the Nagios line")
+    check.set_defaults(func=_cmd_check)
 
     ack = commands.add_parser("ack", help="acknowledge a job's dead letters")
     ack.add_argument("job")

@@ -54,6 +54,9 @@ JOB_SPEC = {
             "after": {"type": "int", "default": 2},
             "routes": {"type": "list", "elements": "str"},
             "runbook": {"type": "str"},
+            "remind_hours": {"type": "float"},
+            "flap_limit": {"type": "int", "default": 4},
+            "flap_window": {"type": "float", "default": 3600.0},
         },
     },
     "ping": {

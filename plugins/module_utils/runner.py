@@ -165,18 +165,18 @@ def _alert(settings, ledger, job, report, log):
     summary = f"job {job.name} succeeded" if severity == "ok" else f"job {job.name} {report.status}: {report.error or 'no message'}"
     alert = alerts.observe(
         ledger, f"job:{job.name}", severity, summary,
-        host=settings.host, check=f"job:{job.name}", after=job.alert["after"],
+        host=settings.host, check=f"job:{job.name}",
         details={"run_id": report.run_id, "exit_code": report.exit_code, "attempts": report.attempts,
                  "output_tail": report.output[-1000:]},
-        runbook=job.alert["runbook"],
+        runbook=job.alert["runbook"], policy=alerts.Policy.from_job_alert(job.alert),
     )
-    if alert is None:
-        return
-    from . import notify  # deferred: HTTP and TLS modules load only when an alert goes out
+    from . import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
 
-    routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
-    failed = notify.deliver(alert, routes, settings, log)
-    log("alert", action=alert.action, routes=routes, failed_routes=failed)
+    if alert is not None:
+        routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
+        failed = notify.deliver(alert, routes, settings, log, ledger=ledger)
+        log("alert", action=alert.action, routes=routes, failed_routes=failed)
+    notify.flush(settings, log, ledger)  # what earlier runs could not deliver
 
 
 def _ping(job, phase, log, body=""):

@@ -28,6 +28,9 @@ KINDS = {
     "pg_restore": "pg_backup:PG_RESTORE",
     "pg_restore_drill": "pg_backup:PG_RESTORE_DRILL",
     "backup_prune": "pg_backup:BACKUP_PRUNE",
+    "health_check": "health:HEALTH_CHECK",
+    "cert_check": "certs:CERT_CHECK",
+    "log_alert": "logscan:LOG_ALERT",
 }
 
 
@@ -55,6 +58,7 @@ class Context:
     settings: object = None
     events: list = field(default_factory=list)
     verbose: bool = False
+    alerts: bool = True  # checks alert only as scheduled jobs, not from `caretaker check`
 
     def log(self, event: str, **fields):
         """Record a progress event; the runner's child prints them as JSON lines."""
