@@ -22,6 +22,8 @@ from .errors import ConfigError
 KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
+    "updates_info": "updates:UPDATES_INFO",
+    "unattended_upgrade": "updates:UNATTENDED_UPGRADE",
 }
 
 
