@@ -24,9 +24,13 @@ COMMAND_SPEC = {
 }
 
 
-def _command_program(args):
+def _command_check(args):
     if not args["argv"]:
         raise ConfigError("must name a program to run", field="args.argv")
+
+
+def _command_program(args):
+    _command_check(args)
     env = None
     if args["environment"]:
         env = {**os.environ, **{key: str(value) for key, value in args["environment"].items()}}
@@ -48,4 +52,4 @@ def _command(args, ctx):
     return result
 
 
-COMMAND = Task(name="command", argument_spec=COMMAND_SPEC, run=_command, program=_command_program)
+COMMAND = Task(name="command", argument_spec=COMMAND_SPEC, run=_command, program=_command_program, check=_command_check)

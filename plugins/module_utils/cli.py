@@ -44,7 +44,8 @@ def _cmd_validate(args, settings):
     from .config import parse_job, read_yaml
 
     name = args.name or os.path.basename(args.file).rsplit(".", 1)[0]
-    job = parse_job(name, args.file, read_yaml(args.file))
+    source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
+    job = parse_job(name, args.file, read_yaml(args.file), source=source)
     print(f"{args.file}: valid {job.kind} job")
     return 0
 

@@ -18,7 +18,7 @@ def post_json(url, payload, timeout=10.0, headers=None):
     request.add_header("Content-Type", "application/json")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - URL comes from root-owned config
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.status
 
 

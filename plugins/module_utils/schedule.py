@@ -73,7 +73,7 @@ def parse_cron(expr: str, source: str | None = None):
         raise ConfigError(f"{expr!r} needs 5 fields (minute hour day month weekday)", field="schedule", source=source)
     if "H" in parts:
         raise ConfigError("H must be resolved with spread() before use", field="schedule", source=source)
-    sets = [_parse_field(part, *spec, source) for part, spec in zip(parts, FIELDS)]
+    sets = [_parse_field(part, *spec, source) for part, spec in zip(parts, FIELDS, strict=True)]
     if 7 in sets[4]:
         sets[4] = (sets[4] - {7}) | {0}
     return (*sets, parts[2] != "*", parts[4] != "*")
@@ -86,10 +86,9 @@ def next_due(expr: str, after: datetime.datetime) -> datetime.datetime | None:
     day = start.date()
     for _ in range(366 * 5):
         cron_weekday = (day.weekday() + 1) % 7
-        if day_set and weekday_set:
-            day_ok = day.day in days or cron_weekday in weekdays
-        else:
-            day_ok = day.day in days and cron_weekday in weekdays
+        in_days, in_weekdays = day.day in days, cron_weekday in weekdays
+        # cron ORs the two day fields when both are restricted, ANDs them otherwise
+        day_ok = (in_days or in_weekdays) if day_set and weekday_set else (in_days and in_weekdays)
         if day.month in months and day_ok:
             for hour in sorted(hours):
                 for minute in sorted(minutes):

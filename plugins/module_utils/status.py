@@ -44,7 +44,7 @@ def collect(settings, include_runs=0):
     for name in settings.job_names():
         entry = {"name": name, "kind": None, "schedule": None, "description": "", "valid": True, "error": None}
         try:
-            job = load_job(settings, name)
+            job = load_job(settings, name, check_args=False)
             entry.update(kind=job.kind, schedule=job.schedule, description=job.description)
             due = next_due(job.schedule, now) if job.schedule else None
             entry["next_due"] = due.astimezone().isoformat(timespec="seconds") if due else None
@@ -83,7 +83,7 @@ def render_table(report):
     widths = [max(len(str(row[index])) for row in [headers, *rows]) for index in range(len(headers))]
     lines = [f"host: {report['host']}"]
     for row in [headers, *rows]:
-        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     for job in report["jobs"]:
         if not job["valid"]:
             lines.append(f"invalid job {job['name']}: {job['error']}")

@@ -35,6 +35,9 @@ class Task:
     # A task that is just an external program returns {"argv", "cwd", "env"}; the job
     # runner execs it directly instead of running Python in between.
     program: Callable | None = None
+    # Checks beyond the argument spec (relations between options), run when a job file is
+    # validated, so a bad job is refused when installed rather than when it first runs.
+    check: Callable | None = None
 
 
 @dataclass

@@ -1,0 +1,117 @@
+# caretaker.ops developer and CI entry points. `make test` on a fresh Debian 12 machine (as
+# root) installs what is missing and runs every check; .ci/run calls it.
+#   make test                  everything below, in order, with a timing table at the end
+#   make install               Debian packages and the Python virtualenv (skipped when present)
+#   make images                the Debian 12/13 test images (rebuilt when their recipe changes)
+#   make lint sanity unit integration build molecule
+#   make molecule MOLECULE_SCENARIOS="runtime jobs"
+#   make demo / make demo-clean     a local fleet of three systemd containers
+#   make bench [NAME=runner_start]  benchmarks (never part of `make test`)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(abspath $(VENV))/bin
+BUILD := $(CURDIR)/.build
+HARNESS := tests/harness
+
+# Debian packages the tests, the image builds and the real services need.
+APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
+	shellcheck postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
+
+# The venv's tools come first; podman always uses runc and this machine's ulimits.
+export PATH := $(BIN):$(PATH)
+export CONTAINERS_CONF := $(CURDIR)/$(HARNESS)/containers.conf
+# This checkout is the collection caretaker.ops (a symlink tree under .build/collections);
+# the collections bundled with the `ansible` package in the venv are found after it.
+COLLECTIONS := $(BUILD)/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+export ANSIBLE_FORCE_COLOR := false
+export PY_COLORS := 0
+
+MOLECULE_SCENARIOS ?= $(filter-out shared,$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+TEST_STAGES ?= install images lint sanity unit integration build molecule
+NAME ?=
+
+.PHONY: test install apt venv images collection lint ruff ansible-lint sanity unit integration \
+	build molecule demo demo-clean bench clean
+
+test:
+	MAKE="$(MAKE)" $(HARNESS)/stages.sh $(TEST_STAGES)
+
+install: apt venv
+
+apt:
+	$(HARNESS)/install-apt.sh $(APT_PACKAGES)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt test-requirements.txt $(wildcard requirements-*.txt)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r test-requirements.txt
+	touch $@
+
+images:
+	$(HARNESS)/build-images.sh
+
+# Ansible finds this checkout as caretaker.ops through a symlink, so edits apply at once.
+collection: $(COLLECTIONS)/ansible_collections/caretaker/ops
+
+$(COLLECTIONS)/ansible_collections/caretaker/ops:
+	mkdir -p $(@D)
+	ln -sfn $(CURDIR) $@
+
+lint: ruff ansible-lint
+
+ruff: venv
+	ruff check plugins tests bench
+
+ansible-lint: venv collection
+	ansible-lint --offline
+
+sanity: venv
+	$(HARNESS)/sanity.sh
+
+unit: venv
+	pytest tests/unit
+
+integration: venv
+	pytest tests/integration
+
+# Build the release tarball, install it into a scratch collections path and run a module
+# from the installed copy.
+build: venv
+	rm -rf $(BUILD)/dist
+	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
+	$(HARNESS)/check-build.sh $(BUILD)/dist/caretaker-ops-*.tar.gz
+
+molecule: venv collection
+	@test -n "$(MOLECULE_SCENARIOS)" || { echo "no molecule scenarios under molecule/"; exit 0; }
+	failed=""; for scenario in $(MOLECULE_SCENARIOS); do \
+		echo "=== molecule test -s $$scenario"; \
+		molecule test -s $$scenario || failed="$$failed $$scenario"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "molecule scenarios failed:$$failed"; exit 1; fi
+
+demo: venv images collection
+	$(HARNESS)/demo.sh up
+
+demo-clean:
+	$(HARNESS)/demo.sh clean
+
+bench: venv
+	@mkdir -p bench-results
+	@if [ -n "$(NAME)" ]; then python bench/$(NAME).py; else \
+		for script in bench/*.py; do \
+			case $$script in */common.py) continue ;; esac; \
+			python $$script; \
+		done; \
+	fi
+
+clean:
+	rm -rf $(BUILD) bench-results tests/output

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build the local test images that molecule and the demo fleet boot:
+#   localhost/caretaker-test:debian12 (bookworm) and :debian13 (trixie).
+# There is no registry here, so each image is a debootstrap tree imported into podman.
+# An image is rebuilt only when its recipe (this script + image-packages.txt) changes:
+# the recipe's hash is stored in the image label caretaker.recipe.
+# Usage: build-images.sh [debian12|debian13 ...]   (default: both)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+image=localhost/caretaker-test
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | paste -sd, -)
+recipe=$(cat "$0" "$here/image-packages.txt" | sha256sum | cut -c1-16)
+
+suite_of() {
+    case "$1" in
+        debian12) echo bookworm ;;
+        debian13) echo trixie ;;
+        *) echo "unknown image tag $1 (expected debian12 or debian13)" >&2; exit 2 ;;
+    esac
+}
+
+build() {
+    local tag=$1 suite current root
+    suite=$(suite_of "$tag")
+    current=$(podman image inspect --format '{{ index .Labels "caretaker.recipe" }}' "$image:$tag" 2>/dev/null || true)
+    if [ "$current" = "$recipe" ]; then
+        echo "$image:$tag is up to date (recipe $recipe)"
+        return
+    fi
+    echo "building $image:$tag from $suite (recipe $recipe)"
+    root=$(mktemp -d /var/tmp/caretaker-image.XXXXXX)
+    trap 'rm -rf "$root"' RETURN
+    debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
+        || { tail -n 40 "$root.log" >&2; rm -f "$root.log"; exit 1; }
+    rm -f "$root.log"
+    # A container gets its hostname and resolver from podman; a stale machine-id would be
+    # shared by every container, so systemd creates one at first boot instead.
+    : >"$root/etc/machine-id"
+    rm -f "$root/var/lib/dbus/machine-id"
+    tar -C "$root" -c . | podman import \
+        --change "LABEL caretaker.recipe=$recipe" \
+        --change 'CMD ["/sbin/init"]' \
+        --change 'ENV container=podman' \
+        --quiet - "$image:$tag" >/dev/null
+    echo "built $image:$tag"
+}
+
+tags=("$@")
+[ ${#tags[@]} -gt 0 ] || tags=(debian12 debian13)
+for tag in "${tags[@]}"; do
+    build "$tag"
+done

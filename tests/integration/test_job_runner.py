@@ -1,0 +1,191 @@
+"""The job runner against real processes: locks, kills, timeouts, retries, metrics, alerts."""
+
+import http.server
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@pytest.fixture
+def webhook():
+    """A local HTTP endpoint that records the path and body of every POST."""
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_noop_job_succeeds_and_is_recorded(caretaker_host):
+    caretaker_host.add_job("hello", kind="noop", schedule="*/5 * * * *")
+    code, report = caretaker_host.run("hello")
+    assert code == 0
+    assert report["status"] == "ok"
+    job = caretaker_host.status()["jobs"][0]
+    assert job["name"] == "hello"
+    assert job["last_status"] == "ok"
+    assert job["next_due"] is not None
+    events = [event["event"] for event in caretaker_host.log_events("hello")]
+    assert events == ["start", "attempt_end", "end"]
+    assert len({event["run_id"] for event in caretaker_host.log_events("hello")}) == 1
+
+
+def test_second_run_is_refused_while_first_holds_the_lock(caretaker_host, tmp_path):
+    marker = tmp_path / "started"
+    caretaker_host.add_job("slow", kind="command", args={"argv": ["sh", "-c", f"touch {marker}; sleep 5"]})
+    first = caretaker_host.popen("run", "slow")
+    try:
+        assert wait_for(marker.exists)
+        proc = caretaker_host.cli("run", "slow")
+        assert proc.returncode == 73
+        assert "already running" in proc.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_sigkill_of_the_runner_does_not_block_the_next_run(caretaker_host, tmp_path):
+    marker = tmp_path / "started"
+    caretaker_host.add_job("victim", kind="command", args={"argv": ["sh", "-c", f"touch {marker}; sleep 30"]})
+    first = caretaker_host.popen("run", "victim")
+    assert wait_for(marker.exists)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    marker.unlink()
+    caretaker_host.add_job("victim", kind="command", args={"argv": ["true"]})
+    code, report = caretaker_host.run("victim")
+    assert code == 0, report
+    runs = json.loads(caretaker_host.cli("status", "--json", "--runs", "5").stdout)
+    statuses = [run["status"] for run in runs["jobs"][0]["runs"]]
+    assert statuses == ["ok", "killed"]
+
+
+def test_timeout_kills_grandchildren(caretaker_host, tmp_path):
+    pidfile = tmp_path / "grandchild.pid"
+    script = f"sh -c 'echo $$ > {pidfile}; exec sleep 60' & wait"
+    caretaker_host.add_job("hang", kind="command", args={"argv": ["sh", "-c", script]}, timeout=1, kill_grace=1)
+    code, report = caretaker_host.run("hang")
+    assert code == 124
+    assert report["status"] == "timeout"
+    grandchild = int(pidfile.read_text())
+    assert wait_for(lambda: not os.path.exists(f"/proc/{grandchild}") or _is_zombie(grandchild), timeout=5)
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ")[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_transient_failures_are_retried_then_dead_lettered(caretaker_host, tmp_path):
+    counter = tmp_path / "count"
+    script = f"echo x >> {counter}; exit 75"
+    caretaker_host.add_job("flaky", kind="command", args={"argv": ["sh", "-c", script]},
+                           retry={"attempts": 3, "backoff": 0.05, "max_backoff": 0.1, "jitter": 0.5})
+    code, report = caretaker_host.run("flaky")
+    assert code == 75
+    assert report["status"] == "dead"
+    assert report["attempts"] == 3
+    assert len(counter.read_text().splitlines()) == 3
+    waits = [event["seconds"] for event in caretaker_host.log_events("flaky") if event["event"] == "retry_wait"]
+    assert len(waits) == 2 and all(0.0 <= wait <= 0.15 for wait in waits)
+    status = caretaker_host.status()
+    assert status["jobs"][0]["dead_letters"] == 1
+    assert status["dead_letters"][0]["ref"] == report["run_id"]
+    caretaker_host.cli("ack", "flaky", check=0)
+    assert caretaker_host.status()["jobs"][0]["dead_letters"] == 0
+
+
+def test_permanent_failure_is_not_retried(caretaker_host, tmp_path):
+    counter = tmp_path / "count"
+    caretaker_host.add_job("broken", kind="command", args={"argv": ["sh", "-c", f"echo x >> {counter}; exit 3"]},
+                           retry={"attempts": 3, "backoff": 0.01})
+    code, report = caretaker_host.run("broken")
+    assert code == 3
+    assert report["status"] == "failed"
+    assert len(counter.read_text().splitlines()) == 1
+    assert caretaker_host.status()["jobs"][0]["dead_letters"] == 0
+
+
+def test_retry_recovers_when_a_later_attempt_succeeds(caretaker_host, tmp_path):
+    counter = tmp_path / "count"
+    script = f"echo x >> {counter}; [ $(wc -l < {counter}) -ge 2 ] || exit 75"
+    caretaker_host.add_job("recovers", kind="command", args={"argv": ["sh", "-c", script]},
+                           retry={"attempts": 4, "backoff": 0.01})
+    code, report = caretaker_host.run("recovers")
+    assert (code, report["status"], report["attempts"]) == (0, "ok", 2)
+
+
+def test_metrics_parse_with_prometheus_parser(caretaker_host):
+    caretaker_host.add_job("good", kind="noop")
+    caretaker_host.add_job("bad", kind="command", args={"argv": ["false"]})
+    caretaker_host.run("good")
+    caretaker_host.run("bad")
+    caretaker_host.run("bad")
+    text = (caretaker_host.metrics / "caretaker_jobs.prom").read_text()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    samples = {(sample.name, sample.labels["job"]): sample.value for family in families.values() for sample in family.samples}
+    assert samples[("caretaker_job_failures_total", "bad")] == 2
+    assert samples[("caretaker_job_failures_total", "good")] == 0
+    assert samples[("caretaker_job_last_exit_code", "bad")] == 1
+    assert ("caretaker_job_last_success_timestamp_seconds", "bad") not in samples
+    assert samples[("caretaker_job_last_success_timestamp_seconds", "good")] > time.time() - 60
+    assert samples[("caretaker_job_duration_seconds", "good")] >= 0
+    assert not [name for name in os.listdir(caretaker_host.metrics) if name.endswith(".tmp")]
+
+
+def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, webhook, tmp_path):
+    url, received = webhook
+    caretaker_host.write_settings(alert_routes={"ops": {"type": "webhook", "url": url}}, default_routes=["ops"])
+    flag = tmp_path / "healthy"
+    caretaker_host.add_job("watched", kind="command", args={"argv": ["test", "-e", str(flag)]}, alert={"after": 2})
+    for _ in range(4):
+        caretaker_host.run("watched")
+    alerts = [json.loads(body) for _, body in received]
+    assert [alert["action"] for alert in alerts] == ["trigger"]
+    assert alerts[0]["check"] == "job:watched"
+    assert alerts[0]["host"] == "testhost"
+    assert alerts[0]["severity"] == "critical"
+    flag.touch()
+    caretaker_host.run("watched")
+    caretaker_host.run("watched")
+    alerts = [json.loads(body) for _, body in received]
+    assert [alert["action"] for alert in alerts] == ["trigger", "resolve"]
+
+
+def test_ping_urls_get_start_and_result(caretaker_host, webhook):
+    url, received = webhook
+    caretaker_host.add_job("pinged", kind="noop", ping={"url": url})
+    caretaker_host.run("pinged")
+    caretaker_host.add_job("pinged", kind="command", args={"argv": ["sh", "-c", "echo oops; exit 1"]}, ping={"url": url})
+    caretaker_host.run("pinged")
+    paths = [path for path, _ in received]
+    assert paths == ["/hook/start", "/hook", "/hook/start", "/hook/fail"]
+    assert b"oops" in received[-1][1]
