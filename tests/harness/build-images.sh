@@ -11,7 +11,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 image=localhost/caretaker-test
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | paste -sd, -)
-recipe=$(cat "$0" "$here/image-packages.txt" | sha256sum | cut -c1-16)
+# Certificate authorities this machine added to its own trust store (a TLS-inspecting egress
+# proxy, a company CA): the containers reach PyPI through the same network, so they need them too.
+local_cas=(/usr/local/share/ca-certificates/*.crt)
+[ -e "${local_cas[0]}" ] || local_cas=()
+recipe=$(cat "$0" "$here/image-packages.txt" "${local_cas[@]}" | sha256sum | cut -c1-16)
 
 suite_of() {
     case "$1" in
@@ -35,6 +39,12 @@ build() {
     debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
         || { tail -n 40 "$root.log" >&2; rm -f "$root.log"; exit 1; }
     rm -f "$root.log"
+    if [ ${#local_cas[@]} -gt 0 ]; then
+        cp "${local_cas[@]}" "$root/usr/local/share/ca-certificates/"
+        chroot "$root" update-ca-certificates >/dev/null
+        # pip in a virtualenv trusts certifi's bundle unless told to use the system one.
+        printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
+    fi
     # A container gets its hostname and resolver from podman; a stale machine-id would be
     # shared by every container, so systemd creates one at first boot instead.
     : >"$root/etc/machine-id"
