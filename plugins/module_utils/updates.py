@@ -48,8 +48,8 @@ def _run_apt(argv, transient_markers=("Could not get lock", "Temporary failure",
 
 def is_security_origin(origin: str) -> bool:
     """ORIGIN is apt's "Label:Version/Archive", e.g. "Debian-Security:12/stable-security"."""
-    label, _, rest = origin.partition(":")
-    archive = rest.rpartition("/")[2]
+    label = origin.partition(":")[0]
+    archive = origin.rpartition("/")[2]
     return "security" in label.lower() or archive.endswith("-security")
 
 

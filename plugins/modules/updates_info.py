@@ -16,7 +16,7 @@ description:
   - Reports whether C(/var/run/reboot-required) exists, since when, and which packages asked for it.
   - The same report is the C(updates_info) job kind of C(caretaker run), for health checks.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Publish a flat apt repository of real (empty) .deb packages; standard library and dpkg-deb only,
 so pytest fixtures and molecule scenarios (inside the test containers) build repositories the same way.
 
-usage: apt_repo.py DIR '{"origin": "Debian", "label": "Debian-Security", "suite": "bookworm-security",
+usage: python3 apt_repo.py DIR '{"origin": "Debian", "label": "Debian-Security", "suite": "bookworm-security",
                         "packages": [{"name": "demo", "version": "1.1", "postinst": "#!/bin/sh\\n..."}]}'
 """
 
