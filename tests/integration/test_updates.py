@@ -99,3 +99,10 @@ def test_unattended_upgrade_held_lock_is_retried_then_alerts(world, caretaker_ho
     assert "could not take its lock" in report["error"]
     assert [alert["action"] for alert in received] == ["trigger"]
     assert received[0]["check"] == "job:patch"
+
+
+def test_updates_info_module_through_ansible_in_check_mode(world, run_module, tmp_path):
+    result = run_module("updates_info", {"reboot_required_file": str(tmp_path / "flag")}, check=True)
+    assert result["changed"] is False
+    assert [update["name"] for update in result["updates"] if update["security"]] == ["demo-openssl"]
+    assert result["pending_count"] == 2
