@@ -112,13 +112,15 @@ reboot_required_packages:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.caretaker.ops.plugins.module_utils.config import Settings
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.updates import UPDATES_INFO
 
 
 def main():
     module = AnsibleModule(argument_spec=UPDATES_INFO.argument_spec, supports_check_mode=True)
-    run_as_module(module, UPDATES_INFO)
+    # Needs nothing from /etc/caretaker, so it runs (without PyYAML) on hosts with or without caretaker.
+    run_as_module(module, UPDATES_INFO, settings=Settings())
 
 
 if __name__ == "__main__":
