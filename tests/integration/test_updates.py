@@ -2,10 +2,7 @@
 package root of their own (tests/fixtures/apt_repo.py)."""
 
 import fcntl
-import http.server
-import json
 import os
-import threading
 
 import pytest
 from caretaker.tasks import Context
@@ -21,26 +18,6 @@ def world(apt_world):
     apt_world.mark_installed("demo-current", "3.0")
     apt_world.apt_get("update")
     return apt_world
-
-
-@pytest.fixture
-def receiver():
-    """An alert receiver: records every JSON body POSTed to it."""
-    received = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
 
 
 def test_pending_updates_are_split_into_security_and_other(world, tmp_path):
@@ -86,8 +63,8 @@ def test_updates_info_job_kind_runs_through_the_cli(world, caretaker_host):
 # so choosing packages is proven in molecule/patching; here only its failure path runs,
 # which stops at the lock before it reads anything.
 @pytest.mark.skipif(os.geteuid() != 0, reason="unattended-upgrade runs only as root")
-def test_unattended_upgrade_held_lock_is_retried_then_alerts(world, caretaker_host, receiver):
-    url, received = receiver
+def test_unattended_upgrade_held_lock_is_retried_then_alerts(world, caretaker_host, alert_receiver):
+    url, received = alert_receiver
     caretaker_host.write_settings(alert_routes={"ops": {"type": "webhook", "url": url}}, default_routes=["ops"])
     caretaker_host.add_job("patch", kind="unattended_upgrade", args={"dry_run": True}, retry={"attempts": 2, "backoff": 0}, alert={"after": 1})
     # unattended-upgrade's own lock, held the way another run would hold it (fcntl record lock)
