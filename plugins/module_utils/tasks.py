@@ -31,6 +31,8 @@ KINDS = {
     "health_check": "health:HEALTH_CHECK",
     "cert_check": "certs:CERT_CHECK",
     "log_alert": "logscan:LOG_ALERT",
+    "updates_info": "updates:UPDATES_INFO",
+    "unattended_upgrade": "updates:UNATTENDED_UPGRADE",
 }
 
 

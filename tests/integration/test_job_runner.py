@@ -107,8 +107,9 @@ def _is_zombie(pid):
 def test_transient_failures_are_retried_then_dead_lettered(caretaker_host, tmp_path):
     counter = tmp_path / "count"
     script = f"echo x >> {counter}; exit 75"
-    caretaker_host.add_job("flaky", kind="command", args={"argv": ["sh", "-c", script]},
-                           retry={"attempts": 3, "backoff": 0.05, "max_backoff": 0.1, "jitter": 0.5})
+    caretaker_host.add_job(
+        "flaky", kind="command", args={"argv": ["sh", "-c", script]}, retry={"attempts": 3, "backoff": 0.05, "max_backoff": 0.1, "jitter": 0.5}
+    )
     code, report = caretaker_host.run("flaky")
     assert code == 75
     assert report["status"] == "dead"
@@ -125,8 +126,7 @@ def test_transient_failures_are_retried_then_dead_lettered(caretaker_host, tmp_p
 
 def test_permanent_failure_is_not_retried(caretaker_host, tmp_path):
     counter = tmp_path / "count"
-    caretaker_host.add_job("broken", kind="command", args={"argv": ["sh", "-c", f"echo x >> {counter}; exit 3"]},
-                           retry={"attempts": 3, "backoff": 0.01})
+    caretaker_host.add_job("broken", kind="command", args={"argv": ["sh", "-c", f"echo x >> {counter}; exit 3"]}, retry={"attempts": 3, "backoff": 0.01})
     code, report = caretaker_host.run("broken")
     assert code == 3
     assert report["status"] == "failed"
@@ -137,8 +137,7 @@ def test_permanent_failure_is_not_retried(caretaker_host, tmp_path):
 def test_retry_recovers_when_a_later_attempt_succeeds(caretaker_host, tmp_path):
     counter = tmp_path / "count"
     script = f"echo x >> {counter}; [ $(wc -l < {counter}) -ge 2 ] || exit 75"
-    caretaker_host.add_job("recovers", kind="command", args={"argv": ["sh", "-c", script]},
-                           retry={"attempts": 4, "backoff": 0.01})
+    caretaker_host.add_job("recovers", kind="command", args={"argv": ["sh", "-c", script]}, retry={"attempts": 4, "backoff": 0.01})
     code, report = caretaker_host.run("recovers")
     assert (code, report["status"], report["attempts"]) == (0, "ok", 2)
 
