@@ -168,7 +168,7 @@ def run(gib, cluster, moto_port, work, report_restore, report_prune):
     table = [("raw", results["raw"], None), ("seed", results["seed"], seed_stored), ("by hand", results["by hand"], hand_stored),
              ("caretaker", results["caretaker"], backup_result["size"])]
     print(f"{'method':<10} {'seconds':>8} {'peak RSS MiB':>13} {'disk written MiB':>17} {'stored MiB':>11}")
-    for name, (seconds, rss, written, _), stored in table:
+    for name, (seconds, rss, written, _output), stored in table:
         print(f"{name:<10} {seconds:8.1f} {rss:13.0f} {written / 1024**2:17.1f} {'' if stored is None else f'{stored / 1024**2:.0f}':>11}")
     care = results["caretaker"][0]
     ratios = {"caretaker/seed": care / results["seed"][0], "caretaker/by hand": care / results["by hand"][0], "caretaker/raw": care / results["raw"][0]}

@@ -1,11 +1,9 @@
 """job_retry against a real PostgreSQL job table and a real Redis with rq's own workers."""
 
 import datetime as dt
-import http.server
 import json
 import operator
 import os
-import threading
 
 import psycopg
 import pytest
@@ -18,29 +16,9 @@ from caretaker.tasks import Context
 
 
 @pytest.fixture
-def webhook():
-    """Alerts POSTed to a local route, read back by the test."""
-    received = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def host_settings(tmp_path, webhook):
-    return Settings(host="testhost", state_dir=str(tmp_path / "state"), alert_routes={"ops": {"type": "webhook", "url": webhook[0]}}, default_routes=["ops"])
+def host_settings(tmp_path, inbox):
+    return Settings(host="testhost", state_dir=str(tmp_path / "state"), alert_routes={"ops": {"type": "webhook", "url": inbox.url("webhook")}},
+                    default_routes=["ops"])
 
 
 def retry(host_settings, check=False, job="retry-app", **args):
@@ -52,8 +30,8 @@ def retry(host_settings, check=False, job="retry-app", **args):
 
 
 @pytest.fixture
-def jobs_db(pg_database):
-    with psycopg.connect(pg_database, autocommit=True) as conn:
+def jobs_db(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("CREATE TABLE app_jobs (id serial PRIMARY KEY, payload text, state text NOT NULL, tries int, failure text, available_at timestamptz)")
         rows = [
             ("a", "failed", 1, "ConnectionError: db1 went away"),
@@ -65,7 +43,7 @@ def jobs_db(pg_database):
         ]
         for row in rows:
             conn.execute("INSERT INTO app_jobs (payload, state, tries, failure) VALUES (%s, %s, %s, %s)", row)
-    return pg_database
+    return empty_database
 
 
 TABLE = {
@@ -94,7 +72,7 @@ def test_check_mode_lists_what_would_be_requeued_and_what_would_die(jobs_db, hos
     assert not os.path.exists(host_settings.database)
 
 
-def test_requeues_with_backoff_and_moves_the_rest_to_dead(jobs_db, host_settings, webhook):
+def test_requeues_with_backoff_and_moves_the_rest_to_dead(jobs_db, host_settings, inbox):
     result = retry(host_settings, backend="postgres", conninfo=jobs_db, table={**TABLE, "increment_attempts": True}, **POLICY)
     assert states(jobs_db) == {"a": "queued", "b": "queued", "c": "dead", "d": "dead", "e": "done", "f": "queued"}
     assert result["dead_total"] == 2
@@ -111,22 +89,22 @@ def test_requeues_with_backoff_and_moves_the_rest_to_dead(jobs_db, host_settings
     assert [(letter["source"], letter["ref"]) for letter in letters] == [("postgres", "public.app_jobs:3"), ("postgres", "public.app_jobs:4")]
     assert "ValidationError" in letters[1]["error"]
     assert result["alert"]["action"] == "trigger"
-    assert len(webhook[1]) == 1
-    assert webhook[1][0]["action"] == "trigger" and webhook[1][0]["details"]["dead_total"] == 2
+    assert len(inbox.payloads("webhook")) == 1
+    assert inbox.payloads("webhook")[0]["action"] == "trigger" and inbox.payloads("webhook")[0]["details"]["dead_total"] == 2
     # Nothing failed since: nothing to do, the alert resolves.
     again = retry(host_settings, backend="postgres", conninfo=jobs_db, table=TABLE, **POLICY)
     assert again["changed"] is False
     assert again["alert"]["action"] == "resolve"
-    assert [alert["action"] for alert in webhook[1]] == ["trigger", "resolve"]
+    assert [alert["action"] for alert in inbox.payloads("webhook")] == ["trigger", "resolve"]
 
 
-def test_dead_set_over_the_cap_alerts_critical(jobs_db, host_settings, webhook):
+def test_dead_set_over_the_cap_alerts_critical(jobs_db, host_settings, inbox):
     with psycopg.connect(jobs_db, autocommit=True) as conn:
         conn.execute("INSERT INTO app_jobs (payload, state, tries) SELECT 'old' || g, 'dead', 9 FROM generate_series(1, 3) g")
     result = retry(host_settings, backend="postgres", conninfo=jobs_db, table=TABLE, dead_cap=3, **POLICY)
     assert result["dead_total"] == 5
     assert result["alert"]["severity"] == "critical"
-    assert "more than the cap of 3" in webhook[1][0]["summary"]
+    assert "more than the cap of 3" in inbox.payloads("webhook")[0]["summary"]
 
 
 def test_dead_letters_show_in_caretaker_status(jobs_db, caretaker_host):

@@ -17,9 +17,9 @@ OLD, NEW = 300, 120
 
 
 @pytest.fixture
-def db(pg_database):
+def db(empty_database):
     """events: OLD rows 30 days old (a third of them 'debug'), NEW rows from the last hour."""
-    with psycopg.connect(pg_database, autocommit=True) as conn:
+    with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("CREATE TABLE events (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, kind text NOT NULL, body text)")
         conn.execute("CREATE INDEX ON events (created_at)")
         conn.execute(
@@ -31,7 +31,7 @@ def db(pg_database):
             "INSERT INTO events (created_at, kind, body) SELECT now() - g * interval '10 seconds', 'info', 'new ' || g FROM generate_series(1, %s) g",
             (NEW,),
         )
-    return pg_database
+    return empty_database
 
 
 def scalar(conninfo, query, params=None):
