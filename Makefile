@@ -20,7 +20,7 @@ HARNESS := tests/harness
 
 # Debian packages the tests, the image builds and the real services need.
 APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
-	shellcheck postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
+	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
 
 # The venv's tools come first; podman always uses runc and this machine's ulimits.
 export PATH := $(BIN):$(PATH)
@@ -30,6 +30,12 @@ export CONTAINERS_CONF := $(CURDIR)/$(HARNESS)/containers.conf
 COLLECTIONS := $(BUILD)/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
+# Ansible's home (and so ~/.ansible/collections, where molecule and ansible-lint may leave
+# copies of this collection) lives in the checkout: a stale copy from another checkout can
+# never shadow this one.
+export ANSIBLE_HOME := $(BUILD)/ansible-home
+# Molecule's container names end with this, so checkouts on one machine never share them.
+export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
@@ -105,12 +111,12 @@ demo-clean:
 	$(HARNESS)/demo.sh clean
 
 bench: venv
-	@mkdir -p bench-results
 	@if [ -n "$(NAME)" ]; then python bench/$(NAME).py; else \
-		for script in bench/*.py; do \
+		failed=""; for script in bench/*.py; do \
 			case $$script in */common.py) continue ;; esac; \
-			python $$script; \
+			python $$script || failed="$$failed $$script"; \
 		done; \
+		if [ -n "$$failed" ]; then echo "benchmarks that failed or missed their goal:$$failed"; exit 1; fi; \
 	fi
 
 clean:

@@ -14,19 +14,27 @@ import sys
 from .errors import EXIT_BAD_INPUT, CaretakerError
 
 
+def _out(text):
+    sys.stdout.write(text + "\n")
+
+
+def _err(text):
+    sys.stderr.write(text + "\n")
+
+
 def _cmd_run(args, settings):
     from .runner import run_job
 
     report = run_job(settings, args.job)
     if args.json:
-        print(json.dumps(report.to_dict(), default=str))
+        _out(json.dumps(report.to_dict(), default=str))
     elif report.status == "ok":
-        print(f"{report.job}: ok in {report.duration:.2f}s (run {report.run_id}, attempt {report.attempts})")
+        _out(f"{report.job}: ok in {report.duration:.2f}s (run {report.run_id}, attempt {report.attempts})")
     else:
         where = f" (run {report.run_id}, attempt {report.attempts})" if report.run_id else ""
-        print(f"{report.job}: {report.status}{where}: {report.error}", file=sys.stderr)
+        _err(f"{report.job}: {report.status}{where}: {report.error}")
         if report.output.strip():
-            print(report.output.rstrip()[-2000:], file=sys.stderr)
+            _err(report.output.rstrip()[-2000:])
     return report.exit_code
 
 
@@ -34,7 +42,7 @@ def _cmd_status(args, settings):
     from .status import collect, render_table
 
     report = collect(settings, include_runs=args.runs)
-    print(json.dumps(report, default=str, indent=2) if args.json else render_table(report))
+    _out(json.dumps(report, default=str, indent=2) if args.json else render_table(report))
     return 0
 
 
@@ -46,7 +54,7 @@ def _cmd_validate(args, settings):
     name = args.name or os.path.basename(args.file).rsplit(".", 1)[0]
     source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
     job = parse_job(name, args.file, read_yaml(args.file), source=source)
-    print(f"{args.file}: valid {job.kind} job")
+    _out(f"{args.file}: valid {job.kind} job")
     return 0
 
 
@@ -56,8 +64,26 @@ def _cmd_ack(args, settings):
     ledger = Ledger(settings.database)
     count = ledger.ack_dead_letters(args.job)
     ledger.close()
-    print(f"{args.job}: acknowledged {count} dead letter(s)")
+    _out(f"{args.job}: acknowledged {count} dead letter(s)")
     return 0
+
+
+def _cmd_check(args, settings):
+    """A check job run now, reported the Nagios way: one line, exit 0/1/2/3; no alerts sent."""
+    from .checks import CHECK_KINDS, nagios
+    from .config import load_job
+    from .tasks import Context, load_task
+
+    try:
+        job = load_job(settings, args.job)
+        if job.kind not in CHECK_KINDS:
+            raise CaretakerError(f"job {job.name} is a {job.kind} job, not a check ({', '.join(CHECK_KINDS)})")
+        outcome = load_task(job.kind).run(job.args, Context(job=job.name, settings=settings, alerts=False))
+    except CaretakerError as exc:
+        print(f"CARETAKER UNKNOWN - {exc.message}")
+        return 3
+    print(json.dumps(outcome, default=str) if args.json else nagios(outcome))
+    return outcome["exit_code"]
 
 
 def build_parser():
@@ -80,6 +106,11 @@ def build_parser():
     validate.add_argument("--name", help="job name, when the file's name is not JOB.yml")
     validate.set_defaults(func=_cmd_validate)
 
+    check = commands.add_parser("check", help="run a check job now and report like a Nagios plugin (exit 0/1/2/3)")
+    check.add_argument("job")
+    check.add_argument("--json", action="store_true", help="print the structured result instead of the Nagios line")
+    check.set_defaults(func=_cmd_check)
+
     ack = commands.add_parser("ack", help="acknowledge a job's dead letters")
     ack.add_argument("job")
     ack.set_defaults(func=_cmd_ack)
@@ -94,11 +125,11 @@ def main(argv=None):
         settings = Settings.load(args.etc)
         return args.func(args, settings)
     except CaretakerError as exc:
-        print(f"caretaker: {exc.message}", file=sys.stderr)
+        _err(f"caretaker: {exc.message}")
         return exc.exit_code if exc.exit_code else EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -54,6 +54,9 @@ JOB_SPEC = {
             "after": {"type": "int", "default": 2},
             "routes": {"type": "list", "elements": "str"},
             "runbook": {"type": "str"},
+            "remind_hours": {"type": "float"},
+            "flap_limit": {"type": "int", "default": 4},
+            "flap_window": {"type": "float", "default": 3600.0},
         },
     },
     "ping": {
@@ -120,22 +123,46 @@ class Job:
 
 
 def read_yaml(path: str):
-    import yaml  # deferred: only commands that read files pay for it
+    """Read a mapping from a YAML file.
 
+    The roles write job files and caretaker.yml as JSON, which is YAML too, so an Ansible
+    module running under a system Python without PyYAML (job_info on any host) can still
+    read them; files written by hand need PyYAML, which the caretaker virtualenv has.
+    """
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            text = handle.read()
     except FileNotFoundError:
         raise ConfigError("file not found", source=path) from None
     except PermissionError:
         raise ConfigError("permission denied", source=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=path) from None
+    try:
+        import yaml  # deferred: only commands that read files pay for it
+    except ImportError:
+        data = _read_json(text, path)
+    else:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not valid YAML: {exc}", source=path) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError("must be a mapping at the top level", source=path)
     return data
+
+
+def _read_json(text, path):
+    import json
+
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise ConfigError("PyYAML is not installed for this Python and the file is not JSON; "
+                          "use the caretaker virtualenv's Python (/opt/caretaker/bin/python3)", source=path) from None
 
 
 def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_args: bool = True) -> Job:

@@ -165,18 +165,18 @@ def _alert(settings, ledger, job, report, log):
     summary = f"job {job.name} succeeded" if severity == "ok" else f"job {job.name} {report.status}: {report.error or 'no message'}"
     alert = alerts.observe(
         ledger, f"job:{job.name}", severity, summary,
-        host=settings.host, check=f"job:{job.name}", after=job.alert["after"],
+        host=settings.host, check=f"job:{job.name}",
         details={"run_id": report.run_id, "exit_code": report.exit_code, "attempts": report.attempts,
                  "output_tail": report.output[-1000:]},
-        runbook=job.alert["runbook"],
+        runbook=job.alert["runbook"], policy=alerts.Policy.from_job_alert(job.alert),
     )
-    if alert is None:
-        return
-    from . import notify  # deferred: HTTP and TLS modules load only when an alert goes out
+    from . import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
 
-    routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
-    failed = notify.deliver(alert, routes, settings, log)
-    log("alert", action=alert.action, routes=routes, failed_routes=failed)
+    if alert is not None:
+        routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
+        failed = notify.deliver(alert, routes, settings, log, ledger=ledger)
+        log("alert", action=alert.action, routes=routes, failed_routes=failed)
+    notify.flush(settings, log, ledger)  # what earlier runs could not deliver
 
 
 def _ping(job, phase, log, body=""):
@@ -188,7 +188,7 @@ def _ping(job, phase, log, body=""):
     target = {"start": url.rstrip("/") + "/start", "success": url, "fail": url.rstrip("/") + "/fail"}[phase]
     try:
         request = urllib.request.Request(target, data=body[-10000:].encode(), method="POST")
-        urllib.request.urlopen(request, timeout=job.ping["timeout"]).close()
+        urllib.request.build_opener().open(request, timeout=job.ping["timeout"]).close()
     except Exception as exc:  # noqa: BLE001 - a ping must never fail the job
         log("ping_failed", phase=phase, error=str(exc))
 
@@ -287,7 +287,7 @@ def _supervise(pid, job, settings, out_read, result_read) -> Outcome:
         if not open_fds:
             time.sleep(0.01)
             continue
-        ready, _, _ = select.select(open_fds, [], [], 0.05 if wait_status is None else 0.2)
+        ready = select.select(open_fds, [], [], 0.05 if wait_status is None else 0.2)[0]
         for fd in ready:
             chunk = os.read(fd, 65536)
             if not chunk:

@@ -30,7 +30,7 @@ def spread(expr: str, seed: str) -> str:
     expr = ALIASES.get(expr.strip(), expr.strip())
     parts = expr.split()
     digest = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
-    for index, (_, low, high) in enumerate(FIELDS[:2]):
+    for index, (_name, low, high) in enumerate(FIELDS[:2]):
         if index < len(parts) and parts[index] == "H":
             parts[index] = str(low + (digest >> (16 * index)) % (high - low + 1))
     return " ".join(parts)
@@ -84,7 +84,7 @@ def next_due(expr: str, after: datetime.datetime) -> datetime.datetime | None:
     minutes, hours, days, months, weekdays, day_set, weekday_set = parse_cron(expr)
     start = after.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
     day = start.date()
-    for _ in range(366 * 5):
+    for _day in range(366 * 5):
         cron_weekday = (day.weekday() + 1) % 7
         in_days, in_weekdays = day.day in days, cron_weekday in weekdays
         # cron ORs the two day fields when both are restricted, ANDs them otherwise

@@ -23,6 +23,17 @@ KINDS = {
     "noop": "basic_tasks:NOOP",
     "command": "basic_tasks:COMMAND",
     "file_cleanup": "file_cleanup:FILE_CLEANUP",
+    "pg_purge": "pg_purge:PG_PURGE",
+    "job_retry": "job_retry:JOB_RETRY",
+    "pg_backup": "pg_backup:PG_BACKUP",
+    "pg_restore": "pg_backup:PG_RESTORE",
+    "pg_restore_drill": "pg_backup:PG_RESTORE_DRILL",
+    "backup_prune": "pg_backup:BACKUP_PRUNE",
+    "health_check": "health:HEALTH_CHECK",
+    "cert_check": "certs:CERT_CHECK",
+    "log_alert": "logscan:LOG_ALERT",
+    "updates_info": "updates:UPDATES_INFO",
+    "unattended_upgrade": "updates:UNATTENDED_UPGRADE",
 }
 
 
@@ -50,6 +61,7 @@ class Context:
     settings: object = None
     events: list = field(default_factory=list)
     verbose: bool = False
+    alerts: bool = True  # checks alert only as scheduled jobs, not from `caretaker check`
 
     def log(self, event: str, **fields):
         """Record a progress event; the runner's child prints them as JSON lines."""

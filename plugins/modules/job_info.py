@@ -13,7 +13,7 @@ description:
     and returns what C(caretaker status --json) prints, for AWX surveys and fleet reports.
   - Needs no Python packages beyond the standard library on the host.
 author:
-  - caretaker.ops developers
+  - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
@@ -65,8 +65,11 @@ jobs:
       description: Job kind, the engine task the job runs.
       type: str
     valid:
-      description: Whether the job file passed validation; when false, O(jobs[].error) says why.
+      description: Whether the job file passed validation; when false, RV(jobs[].error) says why.
       type: bool
+    error:
+      description: Why the job file is invalid, or null.
+      type: str
     running:
       description: Whether a run holds the job's lock now.
       type: bool

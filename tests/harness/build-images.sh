@@ -2,8 +2,9 @@
 # Build the local test images that molecule and the demo fleet boot:
 #   localhost/caretaker-test:debian12 (bookworm) and :debian13 (trixie).
 # There is no registry here, so each image is a debootstrap tree imported into podman.
-# An image is rebuilt only when its recipe (this script + image-packages.txt) changes:
-# the recipe's hash is stored in the image label caretaker.recipe.
+# An image is rebuilt only when its recipe (this script + image-packages.txt + local CAs)
+# changes: the recipe's hash is in the image label caretaker.recipe and in a second tag
+# (debian12-<recipe>), so worktrees on different recipes switch back by retagging.
 # Usage: build-images.sh [debian12|debian13 ...]   (default: both)
 set -euo pipefail
 
@@ -33,6 +34,11 @@ build() {
         echo "$image:$tag is up to date (recipe $recipe)"
         return
     fi
+    if podman image exists "$image:$tag-$recipe"; then
+        podman tag "$image:$tag-$recipe" "$image:$tag"
+        echo "$image:$tag is $image:$tag-$recipe again"
+        return
+    fi
     echo "building $image:$tag from $suite (recipe $recipe)"
     root=$(mktemp -d /var/tmp/caretaker-image.XXXXXX)
     trap 'rm -rf "$root"' RETURN
@@ -53,9 +59,14 @@ build() {
         --change "LABEL caretaker.recipe=$recipe" \
         --change 'CMD ["/sbin/init"]' \
         --change 'ENV container=podman' \
-        --quiet - "$image:$tag" >/dev/null
+        --quiet - "$image:$tag-$recipe" >/dev/null
+    podman tag "$image:$tag-$recipe" "$image:$tag"
     echo "built $image:$tag"
 }
+
+# Worktrees and CI jobs on one machine share the images: one build at a time.
+exec 9>/var/tmp/caretaker-test-images.lock
+flock 9
 
 tags=("$@")
 [ ${#tags[@]} -gt 0 ] || tags=(debian12 debian13)

@@ -1,35 +1,11 @@
 """The job runner against real processes: locks, kills, timeouts, retries, metrics, alerts."""
 
-import http.server
 import json
 import os
 import signal
-import threading
 import time
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
-
-@pytest.fixture
-def webhook():
-    """A local HTTP endpoint that records the path and body of every POST."""
-    received = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.path, body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
 
 
 def wait_for(predicate, timeout=10.0):
@@ -107,8 +83,9 @@ def _is_zombie(pid):
 def test_transient_failures_are_retried_then_dead_lettered(caretaker_host, tmp_path):
     counter = tmp_path / "count"
     script = f"echo x >> {counter}; exit 75"
-    caretaker_host.add_job("flaky", kind="command", args={"argv": ["sh", "-c", script]},
-                           retry={"attempts": 3, "backoff": 0.05, "max_backoff": 0.1, "jitter": 0.5})
+    caretaker_host.add_job(
+        "flaky", kind="command", args={"argv": ["sh", "-c", script]}, retry={"attempts": 3, "backoff": 0.05, "max_backoff": 0.1, "jitter": 0.5}
+    )
     code, report = caretaker_host.run("flaky")
     assert code == 75
     assert report["status"] == "dead"
@@ -125,8 +102,7 @@ def test_transient_failures_are_retried_then_dead_lettered(caretaker_host, tmp_p
 
 def test_permanent_failure_is_not_retried(caretaker_host, tmp_path):
     counter = tmp_path / "count"
-    caretaker_host.add_job("broken", kind="command", args={"argv": ["sh", "-c", f"echo x >> {counter}; exit 3"]},
-                           retry={"attempts": 3, "backoff": 0.01})
+    caretaker_host.add_job("broken", kind="command", args={"argv": ["sh", "-c", f"echo x >> {counter}; exit 3"]}, retry={"attempts": 3, "backoff": 0.01})
     code, report = caretaker_host.run("broken")
     assert code == 3
     assert report["status"] == "failed"
@@ -137,8 +113,7 @@ def test_permanent_failure_is_not_retried(caretaker_host, tmp_path):
 def test_retry_recovers_when_a_later_attempt_succeeds(caretaker_host, tmp_path):
     counter = tmp_path / "count"
     script = f"echo x >> {counter}; [ $(wc -l < {counter}) -ge 2 ] || exit 75"
-    caretaker_host.add_job("recovers", kind="command", args={"argv": ["sh", "-c", script]},
-                           retry={"attempts": 4, "backoff": 0.01})
+    caretaker_host.add_job("recovers", kind="command", args={"argv": ["sh", "-c", script]}, retry={"attempts": 4, "backoff": 0.01})
     code, report = caretaker_host.run("recovers")
     assert (code, report["status"], report["attempts"]) == (0, "ok", 2)
 
@@ -161,14 +136,14 @@ def test_metrics_parse_with_prometheus_parser(caretaker_host):
     assert not [name for name in os.listdir(caretaker_host.metrics) if name.endswith(".tmp")]
 
 
-def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, webhook, tmp_path):
-    url, received = webhook
+def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, inbox, tmp_path):
+    url = inbox.url("webhook")
     caretaker_host.write_settings(alert_routes={"ops": {"type": "webhook", "url": url}}, default_routes=["ops"])
     flag = tmp_path / "healthy"
     caretaker_host.add_job("watched", kind="command", args={"argv": ["test", "-e", str(flag)]}, alert={"after": 2})
-    for _ in range(4):
+    for _attempt in range(4):
         caretaker_host.run("watched")
-    alerts = [json.loads(body) for _, body in received]
+    alerts = inbox.payloads("webhook")
     assert [alert["action"] for alert in alerts] == ["trigger"]
     assert alerts[0]["check"] == "job:watched"
     assert alerts[0]["host"] == "testhost"
@@ -176,16 +151,17 @@ def test_one_alert_after_n_failures_and_one_resolve(caretaker_host, webhook, tmp
     flag.touch()
     caretaker_host.run("watched")
     caretaker_host.run("watched")
-    alerts = [json.loads(body) for _, body in received]
+    alerts = inbox.payloads("webhook")
     assert [alert["action"] for alert in alerts] == ["trigger", "resolve"]
 
 
-def test_ping_urls_get_start_and_result(caretaker_host, webhook):
-    url, received = webhook
+def test_ping_urls_get_start_and_result(caretaker_host, inbox):
+    url = inbox.url("ping")
     caretaker_host.add_job("pinged", kind="noop", ping={"url": url})
     caretaker_host.run("pinged")
     caretaker_host.add_job("pinged", kind="command", args={"argv": ["sh", "-c", "echo oops; exit 1"]}, ping={"url": url})
     caretaker_host.run("pinged")
-    paths = [path for path, _ in received]
-    assert paths == ["/hook/start", "/hook", "/hook/start", "/hook/fail"]
-    assert b"oops" in received[-1][1]
+    received = [item for item in inbox.receiver.requests if item["path"].startswith(inbox.prefix)]
+    paths = [item["path"].removeprefix(inbox.prefix + "/ping") for item in received]
+    assert paths == ["/start", "", "/start", "/fail"]
+    assert b"oops" in received[-1]["body"]

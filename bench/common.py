@@ -1,0 +1,162 @@
+"""What every benchmark shares: run a baseline and a measured command side by side, report.
+
+    from common import Command, compare
+
+    compare(
+        "runner_start",
+        baseline=Command("/bin/true", ["/bin/sh", "-c", "/bin/true"]),
+        measured=Command("caretaker run noop", ["/bin/sh", "-c", "caretaker run noop"], env=env),
+        goal_seconds=0.150,
+    )
+
+Both commands run REPEAT times, interleaved (baseline, measured, baseline, ...) so they see
+the same machine load; the table shows medians, the ratio measured/baseline and, when asked
+(rss=True), the peak resident memory of each command and its children (3 extra runs each). The result goes to
+bench-results/NAME.json with the environment it was measured in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+
+
+@dataclasses.dataclass
+class Command:
+    label: str
+    argv: list
+    env: dict | None = None
+    cwd: str | None = None
+
+
+def engine_pythonpath() -> str:
+    """The directory that makes `import caretaker` find this checkout's engine (tests/conftest.py links it)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import conftest
+
+    return str(conftest.ENGINE_LINK.parent)
+
+
+def run_once(command: Command) -> float:
+    """Wall seconds of one run."""
+    start = time.perf_counter()
+    proc = subprocess.run(command.argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{command.label}: exited {proc.returncode}\n{proc.stderr.decode(errors='replace')}")
+    return wall
+
+
+def peak_rss_kib(command: Command) -> int:
+    """Peak resident memory (KiB) of the command and its children, measured by GNU time.
+
+    A child forked from this Python process would inherit its memory high-water mark, so a
+    small C program starts the command instead.
+    """
+    with tempfile.NamedTemporaryFile("r") as report:
+        argv = ["/usr/bin/time", "-f", "%M", "-o", report.name, *command.argv]
+        proc = subprocess.run(argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        if proc.returncode != 0:
+            raise SystemExit(f"{command.label}: exited {proc.returncode}\n{proc.stderr.decode(errors='replace')}")
+        return int(report.read().split()[-1])
+
+
+def environment() -> dict:
+    return {
+        "cpu_count": os.cpu_count(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def summary(command: Command, walls: list, rss: bool) -> dict:
+    result = {
+        "label": command.label,
+        "command": command.argv,
+        "median_seconds": statistics.median(walls),
+        "min_seconds": min(walls),
+        "max_seconds": max(walls),
+    }
+    if rss:
+        result["peak_rss_kib"] = max(peak_rss_kib(command) for _run in range(3))
+    return result
+
+
+def compare(
+    name: str,
+    baseline: Command,
+    measured: Command,
+    *,
+    repeat: int = 21,
+    warmup: int = 2,
+    rss: bool = False,
+    goal_seconds: float | None = None,
+    goal_ratio: float | None = None,
+    notes: str = "",
+) -> dict:
+    """Measure both commands side by side, print a table, write bench-results/NAME.json.
+
+    goal_seconds: the measured median must not exceed this; goal_ratio: measured/baseline must
+    not exceed this. The process exits 1 when a goal is missed, after writing the result.
+    """
+    for _run in range(warmup):
+        run_once(baseline)
+        run_once(measured)
+    base_walls, measured_walls = [], []
+    for _run in range(repeat):
+        base_walls.append(run_once(baseline))
+        measured_walls.append(run_once(measured))
+
+    base, meas = summary(baseline, base_walls, rss), summary(measured, measured_walls, rss)
+    ratio = meas["median_seconds"] / base["median_seconds"] if base["median_seconds"] else float("inf")
+    goals = []
+    if goal_seconds is not None:
+        goals.append({"goal": f"measured median <= {goal_seconds * 1000:.0f} ms", "met": meas["median_seconds"] <= goal_seconds})
+    if goal_ratio is not None:
+        goals.append({"goal": f"measured/baseline <= {goal_ratio:g}", "met": ratio <= goal_ratio})
+
+    result = {
+        "name": name,
+        "repeat": repeat,
+        "baseline": base,
+        "measured": meas,
+        "ratio": ratio,
+        "goals": goals,
+        "notes": notes,
+        "environment": environment(),
+    }
+    print_table(result, rss)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    if not all(goal["met"] for goal in goals):
+        sys.exit(1)
+    return result
+
+
+def print_table(result: dict, rss: bool) -> None:
+    print(f"\n{result['name']}: median of {result['repeat']} interleaved runs")
+    header = f"  {'':9} {'command':40} {'median ms':>10} {'min ms':>8} {'max ms':>8}"
+    print(header + (f" {'peak RSS MiB':>13}" if rss else ""))
+    for role in ("baseline", "measured"):
+        row = result[role]
+        line = f"  {role:9} {row['label'][:40]:40} {row['median_seconds'] * 1000:10.1f} {row['min_seconds'] * 1000:8.1f} {row['max_seconds'] * 1000:8.1f}"
+        print(line + (f" {row['peak_rss_kib'] / 1024:13.1f}" if rss else ""))
+    print(f"  ratio measured/baseline: {result['ratio']:.1f}x")
+    for goal in result["goals"]:
+        print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'}")
+    if result["notes"]:
+        print(f"  {result['notes']}")

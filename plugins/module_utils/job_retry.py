@@ -1,0 +1,352 @@
+# Private to the caretaker.ops collection: the engine's API may change without notice.
+"""job_retry: requeue an application's failed jobs with backoff, or move them to dead.
+
+Two queues people run today: a PostgreSQL job table (column names and status values
+configurable) and an RQ FailedJobRegistry in Redis (driven through rq's own API). Both
+follow one policy: a failed job whose error matches a never_retry pattern, or that has
+used max_attempts, is dead (and becomes a caretaker dead letter, shown by `caretaker
+status`); any other is requeued after a capped backoff with jitter, Sidekiq's schedule
+by default. An alert goes out when the dead set grows or passes dead_cap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import re
+from dataclasses import dataclass
+
+from . import alerts, notify, pg
+from .errors import ConfigError, TransientError
+from .tasks import Task
+
+TABLE_OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "schema": {"type": "str", "default": "public"},
+    "id_column": {"type": "str", "default": "id"},
+    "status_column": {"type": "str", "default": "status"},
+    "attempts_column": {"type": "str", "default": "attempts"},
+    "error_column": {"type": "str", "default": "last_error"},
+    "run_at_column": {"type": "str", "default": "run_at"},
+    "failed_status": {"type": "str", "default": "failed"},
+    "queued_status": {"type": "str", "default": "queued"},
+    "dead_status": {"type": "str", "default": "dead"},
+    "increment_attempts": {"type": "bool", "default": False},
+}
+
+ARGUMENT_SPEC = {
+    "backend": {"type": "str", "required": True, "choices": ["postgres", "rq"]},
+    "conninfo": pg.CONNINFO_OPTION,
+    "table": {"type": "dict", "options": TABLE_OPTIONS},
+    "redis_url": {"type": "str", "default": "redis://127.0.0.1:6379/0", "no_log": True},
+    "queues": {"type": "list", "elements": "str", "default": ["default"]},
+    "max_attempts": {"type": "int", "default": 25},
+    "backoff": {
+        "type": "dict",
+        "default": {},
+        "options": {
+            "shape": {"type": "str", "default": "sidekiq", "choices": ["sidekiq", "exponential"]},
+            "base": {"type": "float", "default": 15.0},
+            "factor": {"type": "float", "default": 2.0},
+            "jitter": {"type": "float", "default": 10.0},
+            "max_delay": {"type": "float", "default": 7 * 86400.0},
+        },
+    },
+    "never_retry": {"type": "list", "elements": "str", "default": []},
+    "limit": {"type": "int", "default": 1000},
+    "dead_cap": {"type": "int", "default": 100},
+    "alert_routes": {"type": "list", "elements": "str"},
+}
+
+
+SHAPES = {
+    "sidekiq": lambda count, backoff: count**4 + backoff["base"],
+    "exponential": lambda count, backoff: backoff["base"] * backoff["factor"] ** count,
+}
+
+
+def backoff_delay(attempts, backoff, rng=random):
+    """Seconds before the next try of a job that has failed `attempts` times.
+
+    sidekiq: count**4 + base + rand(jitter) * (count + 1), count = retries so far;
+    exponential: base * factor**count plus the same jitter. Both capped at max_delay.
+    """
+    count = max(attempts - 1, 0)
+    delay = SHAPES[backoff["shape"]](count, backoff) + rng.uniform(0, backoff["jitter"]) * (count + 1)
+    return min(delay, backoff["max_delay"])
+
+
+@dataclass
+class Decision:
+    ref: str
+    attempts: int
+    error: str
+    verdict: str  # "requeue" or "dead"
+    reason: str = ""
+    delay: float = 0.0
+
+    def report(self):
+        entry = {"ref": self.ref, "attempts": self.attempts, "error": self.error[-500:]}
+        if self.verdict == "requeue":
+            entry["delay"] = round(self.delay, 1)
+        else:
+            entry["reason"] = self.reason
+        return entry
+
+
+class Policy:
+    def __init__(self, args, rng=random):
+        self.args = args
+        self.rng = rng
+        if args["max_attempts"] < 1:
+            raise ConfigError("must be at least 1", field="max_attempts")
+        if args["limit"] < 1:
+            raise ConfigError("must be at least 1", field="limit")
+        if args["dead_cap"] < 0:
+            raise ConfigError("must not be negative", field="dead_cap")
+        backoff = args["backoff"]
+        for name in ("base", "jitter", "max_delay"):
+            if backoff[name] < 0:
+                raise ConfigError("must not be negative", field=f"backoff.{name}")
+        if backoff["factor"] < 1:
+            raise ConfigError("must be at least 1", field="backoff.factor")
+        self.never_retry = []
+        for index, pattern in enumerate(args["never_retry"]):
+            try:
+                self.never_retry.append(re.compile(pattern))
+            except re.error as exc:
+                raise ConfigError(f"{pattern!r} is not a regular expression: {exc}", field=f"never_retry[{index}]") from None
+
+    def decide(self, ref, attempts, error):
+        error = error or ""
+        for pattern in self.never_retry:
+            if pattern.search(error):
+                return Decision(ref, attempts, error, "dead", f"error matches never_retry pattern {pattern.pattern!r}")
+        if attempts >= self.args["max_attempts"]:
+            return Decision(ref, attempts, error, "dead", f"used all {self.args['max_attempts']} attempts")
+        return Decision(ref, attempts, error, "requeue", delay=backoff_delay(attempts, self.args["backoff"], self.rng))
+
+
+class PostgresQueue:
+    """A job table: failed rows get status queued and a run time, or status dead."""
+
+    source = "postgres"
+
+    def __init__(self, args):
+        if not args["table"]:
+            raise ConfigError("is required when backend is postgres", field="table")
+        self.args = args
+        self.table = args["table"]
+        self.label = f"{self.table['schema']}.{self.table['name']}"
+        self.conn = pg.connect(args["conninfo"])
+
+    def close(self):
+        self.conn.close()
+
+    def errors(self):
+        return pg.explained_errors(self.label)
+
+    def check(self):
+        table = self.table
+        columns = pg.table_columns(self.conn, table["schema"], table["name"])
+        if columns is None:
+            raise ConfigError(f"table {self.label} does not exist", field="table.name")
+        names = ("id_column", "status_column", "attempts_column", "error_column", "run_at_column")
+        pg.check_columns(columns, [(f"table.{name}", table[name]) for name in names], self.label)
+
+    def _names(self):
+        from psycopg import sql
+
+        table = self.table
+        return {
+            "table": pg.qualified(table["schema"], table["name"]),
+            **{name: sql.Identifier(table[f"{name}_column"]) for name in ("id", "status", "attempts", "error", "run_at")},
+        }
+
+    def failed(self, limit, lock):
+        """[(ref, id, attempts, error)] of failed jobs, oldest first, locked for this transaction if lock."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT {id}, COALESCE({attempts}, 0), {error}::text FROM {table} WHERE {status} = %s ORDER BY {id} LIMIT %s{lock}").format(
+            **self._names(), lock=sql.SQL(" FOR UPDATE SKIP LOCKED") if lock else sql.SQL("")
+        )
+        rows = self.conn.execute(query, (self.table["failed_status"], limit)).fetchall()
+        return [(f"{self.label}:{row[0]}", row[0], row[1], row[2]) for row in rows]
+
+    def process(self, policy, check_mode):
+        from psycopg import sql
+
+        names = self._names()
+        with self.conn.transaction(force_rollback=check_mode):
+            decisions = [(policy.decide(ref, attempts, error), key) for ref, key, attempts, error in self.failed(self.args["limit"], lock=not check_mode)]
+            if check_mode:
+                return [decision for decision, _key in decisions]
+            bump = sql.SQL(", {attempts} = COALESCE({attempts}, 0) + 1").format(**names) if self.table["increment_attempts"] else sql.SQL("")
+            requeue = sql.SQL("UPDATE {table} SET {status} = %s, {run_at} = now() + make_interval(secs => %s){bump} WHERE {id} = %s").format(**names, bump=bump)
+            kill = sql.SQL("UPDATE {table} SET {status} = %s WHERE {id} = %s").format(**names)
+            with self.conn.cursor() as cursor:
+                requeues = [(self.table["queued_status"], decision.delay, key) for decision, key in decisions if decision.verdict == "requeue"]
+                deaths = [(self.table["dead_status"], key) for decision, key in decisions if decision.verdict == "dead"]
+                if requeues:
+                    cursor.executemany(requeue, requeues)
+                if deaths:
+                    cursor.executemany(kill, deaths)
+        return [decision for decision, _key in decisions]
+
+    def dead_total(self):
+        from psycopg import sql
+
+        query = sql.SQL("SELECT count(*) FROM {table} WHERE {status} = %s").format(**self._names())
+        return self.conn.execute(query, (self.table["dead_status"],)).fetchone()[0]
+
+
+class RqQueue:
+    """RQ's FailedJobRegistry: requeue through the ScheduledJobRegistry, or mark dead in meta.
+
+    RQ has no dead state of its own, so a dead job stays in the failed registry (until
+    rq's failure_ttl expires it) with meta caretaker_dead set, and is not retried again.
+    """
+
+    source = "rq"
+
+    def __init__(self, args):
+        from redis import Redis
+
+        self.args = args
+        try:
+            self.redis = Redis.from_url(args["redis_url"], socket_connect_timeout=10)
+        except ValueError:
+            raise ConfigError("is not a valid Redis URL", field="redis_url") from None
+
+    def close(self):
+        self.redis.close()
+
+    @contextlib.contextmanager
+    def errors(self):
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise TransientError(f"Redis: {exc}") from None
+
+    def check(self):
+        import redis
+
+        if not self.args["queues"]:
+            raise ConfigError("lists no queue", field="queues")
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise TransientError(f"cannot reach Redis: {exc}") from None
+
+    def _jobs(self):
+        from rq import Queue
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        for name in self.args["queues"]:
+            queue = Queue(name, connection=self.redis)
+            registry = queue.failed_job_registry
+            for job_id in registry.get_job_ids():
+                try:
+                    job = Job.fetch(job_id, connection=self.redis)
+                except NoSuchJobError:
+                    continue
+                yield queue, registry, job
+
+    def process(self, policy, check_mode):
+        decisions = []
+        now = dt.datetime.now(dt.UTC)
+        for queue, registry, job in self._jobs():
+            if len(decisions) >= self.args["limit"]:
+                break
+            if job.meta.get("caretaker_dead"):
+                continue
+            attempts = int(job.meta.get("caretaker_attempts", 0)) + 1
+            latest = job.latest_result()
+            decision = policy.decide(f"rq:{queue.name}:{job.id}", attempts, (latest and latest.exc_string) or "")
+            decisions.append(decision)
+            if check_mode:
+                continue
+            job.meta["caretaker_attempts"] = attempts
+            if decision.verdict == "dead":
+                job.meta["caretaker_dead"] = decision.reason
+                job.save_meta()
+                continue
+            job.save_meta()
+            with self.redis.pipeline() as pipe:
+                registry.remove(job, pipeline=pipe)
+                queue.schedule_job(job, now + dt.timedelta(seconds=decision.delay), pipeline=pipe)
+                pipe.execute()
+        return decisions
+
+    def dead_total(self):
+        return sum(1 for _queue, _registry, job in self._jobs() if job.meta.get("caretaker_dead"))
+
+
+BACKENDS = {"postgres": PostgresQueue, "rq": RqQueue}
+
+
+def _run(args, ctx):
+    policy = Policy(args)
+    backend = BACKENDS[args["backend"]](args)
+    try:
+        with backend.errors():
+            backend.check()
+            decisions = backend.process(policy, ctx.check_mode)
+            dead_total = None if ctx.check_mode else backend.dead_total()
+    finally:
+        backend.close()
+    requeued = [d for d in decisions if d.verdict == "requeue"]
+    dead = [d for d in decisions if d.verdict == "dead"]
+    result = {
+        "changed": bool(decisions),
+        "requeued": [d.report() for d in requeued],
+        "dead": [d.report() for d in dead],
+    }
+    if ctx.check_mode:
+        return result
+    result["dead_total"] = dead_total
+    result["alert"] = _record(args, ctx, backend.source, dead, dead_total)
+    ctx.log("job_retry", backend=backend.source, requeued=len(requeued), dead=len(dead), dead_total=dead_total)
+    return result
+
+
+def _record(args, ctx, source, dead, dead_total):
+    """Dead letters into the ledger; alert when the dead set grew or is over the cap."""
+    from .ledger import Ledger
+
+    settings = ctx.settings
+    job = ctx.job or "job_retry"
+    ledger = Ledger(settings.database)
+    try:
+        for decision in dead:
+            ledger.add_dead_letter(source, job, decision.ref, f"{decision.reason}: {decision.error[-1000:]}")
+        if dead_total > args["dead_cap"]:
+            severity, summary = "critical", f"{dead_total} dead jobs, more than the cap of {args['dead_cap']}"
+        elif dead:
+            severity, summary = "warning", f"{len(dead)} job(s) moved to dead ({dead_total} dead in all)"
+        else:
+            severity, summary = alerts.OK, f"no new dead jobs ({dead_total} dead in all)"
+        alert = alerts.observe(
+            ledger,
+            f"dead_jobs:{job}",
+            severity,
+            summary,
+            host=settings.host,
+            check=f"dead_jobs:{job}",
+            after=1,
+            details={"source": source, "dead_total": dead_total, "new_dead": [d.ref for d in dead][:50]},
+        )
+        if alert is None:
+            return None
+        routes = args["alert_routes"] if args["alert_routes"] is not None else settings.default_routes
+        notify.deliver(alert, routes, settings, ctx.log)
+        return {"action": alert.action, "severity": alert.severity, "summary": alert.summary}
+    finally:
+        ledger.close()
+
+
+JOB_RETRY = Task(name="job_retry", argument_spec=ARGUMENT_SPEC, run=_run)

@@ -1,0 +1,697 @@
+# Private to the caretaker.ops collection: the engine's API may change without notice.
+"""PostgreSQL backups that provably restore: dump, restore, restore drill, prune, info.
+
+A backup streams `pg_dump -Fc -Z0` through zstd and, when recipients are set, age
+encryption, into a store (backup_store), with no temporary file. Row counts come from the
+same snapshot as the dump (pg_export_snapshot + pg_dump --snapshot). The manifest is
+written last: a backup exists only when its manifest does. Layout under the prefix:
+
+    <prefix><database>/<id>.dump.zst[.age]   the stored bytes
+    <prefix><database>/<id>.manifest.json    written last
+    <prefix><database>/<id>.drill.json       the last restore drill of that backup
+
+Restores read the stored bytes twice: first to check size, sha256 and that the identity
+opens the age header, and only then to feed pg_restore, so a damaged backup or a wrong key
+never touches the target database.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+
+from . import age, metrics
+from .backup_store import STORE_SPEC, open_store
+from .errors import CaretakerError, ConfigError, TransientError
+from .retention import POLICY_SPEC, Backup, check_policy, plan
+from .tasks import Task
+from .version import VERSION
+
+READ_SIZE = 1024 * 1024
+MANIFEST_FORMAT = 1
+ID_PATTERN = re.compile(r"^(\d{8}T\d{9})Z-[0-9a-f]{6}$")  # UTC to the millisecond, then random
+
+PG_SPEC = {
+    "database": {"type": "str", "required": True},
+    "pg_host": {"type": "str"},
+    "pg_port": {"type": "int", "default": 5432},
+    "pg_user": {"type": "str"},
+    "pg_password": {"type": "str", "no_log": True},
+    "pg_passfile": {"type": "path"},
+    "pg_bin_dir": {"type": "path"},
+    "connect_timeout": {"type": "int", "default": 10},
+}
+
+BACKUP_SPEC = {
+    **PG_SPEC,
+    **STORE_SPEC,
+    **POLICY_SPEC,
+    "recipients": {"type": "list", "elements": "str", "default": []},
+    "compression_level": {"type": "int", "default": 3},
+    "compression_threads": {"type": "int", "default": -1},
+    "prune": {"type": "bool", "default": True},
+}
+
+RESTORE_SPEC = {
+    **PG_SPEC,
+    **STORE_SPEC,
+    "backup": {"type": "str", "default": "latest"},
+    "target": {"type": "str", "required": True},
+    "replace": {"type": "bool", "default": False},
+    "identity_file": {"type": "path"},
+    "no_owner": {"type": "bool", "default": False},
+}
+
+DRILL_SPEC = {**PG_SPEC, **STORE_SPEC, "identity_file": {"type": "path"}, "no_owner": {"type": "bool", "default": False}}
+PRUNE_SPEC = {"database": {"type": "str", "required": True}, **STORE_SPEC, **POLICY_SPEC}
+INFO_SPEC = {"database": {"type": "str", "required": True}, **STORE_SPEC, "backup": {"type": "str"}}
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def new_backup_id(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z-" + secrets.token_hex(3)
+
+
+def backup_time(backup_id: str) -> datetime.datetime:
+    stamp = ID_PATTERN.match(backup_id).group(1)
+    return datetime.datetime.strptime(stamp + "000", "%Y%m%dT%H%M%S%f").replace(tzinfo=datetime.UTC)
+
+
+# ------------------------------------------------------------------------ catalog
+
+
+class Catalog:
+    """The backups of one database in one store, read from a listing of its prefix."""
+
+    def __init__(self, store, database: str):
+        if not database or "/" in database or database.startswith("."):
+            raise ConfigError(f"{database!r} cannot name a backup folder (no '/' and no leading '.')", field="database")
+        self.store = store
+        self.database = database
+        self.prefix = f"{store.prefix}{database}/"
+
+    def data_key(self, backup_id, encrypted):
+        return f"{self.prefix}{backup_id}.dump.zst" + (".age" if encrypted else "")
+
+    def manifest_key(self, backup_id):
+        return f"{self.prefix}{backup_id}.manifest.json"
+
+    def drill_key(self, backup_id):
+        return f"{self.prefix}{backup_id}.drill.json"
+
+    def scan(self):
+        """{id: {kind: (key, size, modified)}} for every object that follows the layout."""
+        found = {}
+        for key, size, modified in self.store.list(self.prefix):
+            name = key[len(self.prefix) :]
+            backup_id, _dot, suffix = name.partition(".")
+            if not ID_PATTERN.match(backup_id):
+                continue
+            kind = {"manifest.json": "manifest", "drill.json": "drill", "dump.zst": "data", "dump.zst.age": "data"}.get(suffix)
+            if kind:
+                found.setdefault(backup_id, {})[kind] = (key, size, modified)
+        return found
+
+    def backup_ids(self, scan=None):
+        """Ids of complete backups (those with a manifest), oldest first."""
+        scan = self.scan() if scan is None else scan
+        return sorted(backup_id for backup_id, objects in scan.items() if "manifest" in objects)
+
+    def manifest(self, backup_id):
+        return json.loads(self.store.get_small(self.manifest_key(backup_id)))
+
+    def drill(self, backup_id, scan):
+        if "drill" not in scan.get(backup_id, {}):
+            return None
+        return json.loads(self.store.get_small(self.drill_key(backup_id)))
+
+    def resolve(self, wanted: str, field="backup"):
+        ids = self.backup_ids()
+        if not ids:
+            raise ConfigError(f"there is no backup of {self.database!r} in {self.store.describe(self.prefix)}", field="database")
+        if wanted in (None, "", "latest"):
+            return ids[-1]
+        if wanted not in ids:
+            raise ConfigError(f"no backup {wanted!r} of {self.database!r} in {self.store.describe(self.prefix)}; newest is {ids[-1]}", field=field)
+        return wanted
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+
+def _connect_kwargs(args, dbname):
+    kwargs = {"dbname": dbname, "port": args["pg_port"], "connect_timeout": args["connect_timeout"], "application_name": "caretaker"}
+    for option, key in (("pg_host", "host"), ("pg_user", "user"), ("pg_password", "password"), ("pg_passfile", "passfile")):
+        if args.get(option):
+            kwargs[key] = args[option]
+    return kwargs
+
+
+def connect(args, dbname=None, autocommit=False):
+    """A psycopg connection, with connection failures turned into errors an operator reads."""
+    import psycopg
+
+    dbname = dbname or args["database"]
+    where = f"{args.get('pg_host') or 'the local socket'} port {args['pg_port']}"
+    try:
+        return psycopg.connect(autocommit=autocommit, **_connect_kwargs(args, dbname))
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip()
+        if f'database "{dbname}" does not exist' in text:
+            raise ConfigError(f"database {dbname!r} does not exist on the server at {where}", field="database") from None
+        if "password authentication failed" in text or "no password supplied" in text or ("role" in text and "does not exist" in text):
+            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {text.splitlines()[-1]}", field="pg_password") from None
+        raise TransientError(f"cannot reach PostgreSQL at {where}: {text.splitlines()[-1] if text else exc!r}") from None
+
+
+def _pg_env(args):
+    env = dict(os.environ)
+    for option, name in (("pg_host", "PGHOST"), ("pg_user", "PGUSER"), ("pg_password", "PGPASSWORD"), ("pg_passfile", "PGPASSFILE")):
+        if args.get(option):
+            env[name] = args[option]
+    env["PGPORT"] = str(args["pg_port"])
+    env["PGCONNECT_TIMEOUT"] = str(args["connect_timeout"])
+    return env
+
+
+def pg_program(args, name, server_version):
+    """The client program matching the server's major version when that is installed."""
+    directory = args.get("pg_bin_dir") or f"/usr/lib/postgresql/{server_version // 10000}/bin"
+    path = os.path.join(directory, name)
+    return path if os.access(path, os.X_OK) else name
+
+
+def _tables(conn):
+    from psycopg import sql
+
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        " AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"
+        " ORDER BY 1, 2"
+    ).fetchall()
+    return [(f"{schema}.{name}", sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(name))) for schema, name in rows]
+
+
+def row_counts(conn):
+    return {name: conn.execute(query).fetchone()[0] for name, query in _tables(conn)}
+
+
+class _Drain(threading.Thread):
+    """Collects the tail of a child's stderr so a chatty child never blocks on a full pipe."""
+
+    def __init__(self, stream, limit=8192):
+        super().__init__(daemon=True)
+        self.stream, self.limit, self.tail = stream, limit, b""
+        self.start()
+
+    def run(self):
+        for line in self.stream:
+            self.tail = (self.tail + line)[-self.limit :]
+
+    def text(self):
+        self.join(5)
+        return self.tail.decode(errors="replace").strip()
+
+
+class _Background(threading.Thread):
+    def __init__(self, function):
+        super().__init__(daemon=True)
+        self.function, self.result, self.error = function, None, None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = self.function()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = exc
+
+    def value(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+class _HashingSink:
+    def __init__(self, writer):
+        self.writer, self.sha256, self.size = writer, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.sha256.update(data)
+        self.size += len(data)
+        self.writer.write(data)
+
+    def close(self):
+        pass
+
+
+def _advisory_key(database):
+    return int.from_bytes(hashlib.sha256(b"caretaker.pg_backup:" + database.encode()).digest()[:8], "big", signed=True)
+
+
+def _check_compression(args):
+    if not 1 <= args["compression_level"] <= 22:
+        raise ConfigError(f"must be between 1 and 22, got {args['compression_level']}", field="compression_level")
+    if args["compression_threads"] < -1:
+        raise ConfigError("must be -1 (one per CPU), 0 (none) or a thread count", field="compression_threads")
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+def _safe(name):
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _write_metric(ctx, filename, name, help_text, database, value):
+    settings = getattr(ctx, "settings", None)
+    if settings is None or not settings.metrics_dir:
+        return
+    metrics.write_textfile(settings.metrics_dir, filename, [(name, "gauge", help_text, [({"database": database}, value)])])
+
+
+def _record_drill_in_ledger(ctx, record):
+    settings = getattr(ctx, "settings", None)
+    if settings is None:
+        return
+    os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
+    db = sqlite3.connect(settings.database, timeout=30, isolation_level=None)
+    try:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT)"
+        )
+        db.execute(
+            "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)",
+            (record["database"], record["backup_id"], int(record["ok"]), record["restore_seconds"], record["checked_at"], record.get("error")),
+        )
+    finally:
+        db.close()
+
+
+# ------------------------------------------------------------------------- backup
+
+
+def _backup(args, ctx):
+    recipients = [age.parse_recipient(text, field=f"recipients[{index}]") for index, text in enumerate(args["recipients"])]
+    _check_compression(args)
+    if args["prune"]:
+        check_policy(args)
+    store = open_store(args)
+    catalog = Catalog(store, args["database"])
+    store.check(create=not ctx.check_mode)
+    conn = connect(args, autocommit=True)
+    try:
+        if not conn.execute("SELECT pg_try_advisory_lock(%s)", (_advisory_key(args["database"]),)).fetchone()[0]:
+            raise TransientError(f"another backup of database {args['database']!r} is running on this server")
+        server_version = conn.info.server_version
+        planned = {"database": args["database"], "destination": store.describe(catalog.prefix), "encrypted": bool(recipients)}
+        if ctx.check_mode:
+            return {"changed": True, **planned}
+        stale = store.incomplete(catalog.prefix)
+        if stale:
+            store.abort_incomplete(stale)
+            ctx.log("aborted_incomplete", keys=[item[0] for item in stale])
+        result = _dump(args, ctx, conn, store, catalog, recipients, server_version)
+    finally:
+        conn.close()
+    _write_metric(ctx, f"caretaker_backup_{_safe(args['database'])}.prom", "caretaker_backup_last_success_timestamp_seconds",
+                  "Unix time the newest backup of the database finished.", args["database"], time.time())
+    result["aborted_incomplete"] = len(stale)
+    if args["prune"]:
+        result["prune"] = _prune(args, ctx)
+    return result
+
+
+def _dump(args, ctx, conn, store, catalog, recipients, server_version):
+    import zstandard
+
+    started = _now()
+    backup_id = new_backup_id(started)
+    data_key = catalog.data_key(backup_id, bool(recipients))
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    pg_dump = pg_program(args, "pg_dump", server_version)
+    argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}", "--no-password", f"--dbname={args['database']}"]
+    ctx.log("dump_start", backup_id=backup_id, key=data_key, argv=argv)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_pg_env(args))
+    except OSError as exc:
+        raise CaretakerError(f"cannot run {pg_dump}: {exc.strerror}") from None
+    stderr = _Drain(proc.stderr)
+    counting = _Background(lambda: row_counts(conn))
+    writer = None
+    try:
+        writer = store.open_writer(data_key)
+        sink = _HashingSink(writer)
+        stage = age.Encryptor(recipients, sink) if recipients else sink
+        compressor = zstandard.ZstdCompressor(level=args["compression_level"], threads=args["compression_threads"]).compressobj()
+        while True:
+            chunk = proc.stdout.read(READ_SIZE)
+            if not chunk:
+                break
+            compressed = compressor.compress(chunk)
+            if compressed:
+                stage.write(compressed)
+        stage.write(compressor.flush())
+        stage.close()
+        if proc.wait() != 0:
+            raise CaretakerError(f"pg_dump exited with status {proc.returncode}: {stderr.text()[-2000:]}")
+        tables = counting.value()
+        writer.commit()
+    except BaseException:
+        _stop(proc)
+        if writer is not None:
+            writer.abort()
+        counting.join()
+        raise
+    finally:
+        conn.execute("ROLLBACK")
+    finished = _now()
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "id": backup_id,
+        "database": args["database"],
+        "host": (ctx.settings.host if getattr(ctx, "settings", None) else "") or socket.gethostname(),
+        "server_version": server_version,
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "key": data_key,
+        "size": sink.size,
+        "sha256": sink.sha256.hexdigest(),
+        "compression": {"algorithm": "zstd", "level": args["compression_level"], "threads": args["compression_threads"]},
+        "encryption": {"format": "age", "recipients": list(args["recipients"])} if recipients else None,
+        "dump_format": "pg_dump custom, uncompressed",
+        "caretaker_version": VERSION,
+        "tables": tables,
+    }
+    # Written last: until this put succeeds, the backup does not exist.
+    store.put_small(catalog.manifest_key(backup_id), json.dumps(manifest, indent=2, sort_keys=True).encode())
+    ctx.log("backup_done", backup_id=backup_id, size=sink.size, seconds=round((finished - started).total_seconds(), 3))
+    return {"changed": True, "backup_id": backup_id, "key": data_key, "size": sink.size, "sha256": manifest["sha256"],
+            "tables": len(tables), "seconds": round((finished - started).total_seconds(), 3)}
+
+
+# ------------------------------------------------------------------------ restore
+
+
+class _HashingReader:
+    def __init__(self, stream):
+        self.stream, self.sha256, self.size = stream, hashlib.sha256(), 0
+
+    def read(self, size=READ_SIZE):
+        data = self.stream.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self):
+        while self.read(READ_SIZE):
+            pass
+
+
+def _identities(args, manifest):
+    if not manifest.get("encryption"):
+        return None
+    if not args.get("identity_file"):
+        raise ConfigError("is required: the backup is encrypted with age", field="identity_file")
+    try:
+        with open(args["identity_file"], encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args['identity_file']}: {exc.strerror}", field="identity_file") from None
+    return age.parse_identities(text)
+
+
+def _open_checked(reader, manifest, identities):
+    hashing = _HashingReader(reader)
+    if identities is not None:
+        return hashing, age.Decryptor(hashing.read, identities).chunks()
+    return hashing, iter(lambda: hashing.read(READ_SIZE), b"")
+
+
+def verify_stored(store, manifest, identities):
+    """Check size and sha256 of the stored bytes, and that an identity opens the header."""
+    reader = store.open_reader(manifest["key"])
+    try:
+        hashing = _HashingReader(reader)
+        if identities is not None:
+            age.Decryptor(hashing.read, identities)  # unwraps the file key: the identity fits
+        hashing.drain()
+    finally:
+        reader.close()
+    if hashing.size != manifest["size"] or hashing.sha256.hexdigest() != manifest["sha256"]:
+        raise CaretakerError(
+            f"backup {manifest['id']} is damaged: stored {hashing.size} bytes with sha256 {hashing.sha256.hexdigest()},"
+            f" the manifest says {manifest['size']} bytes with sha256 {manifest['sha256']}; nothing was restored"
+        )
+
+
+def _stream_restore(args, store, manifest, identities, dbname, server_version):
+    import zstandard
+
+    pg_restore = pg_program(args, "pg_restore", server_version)
+    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname}"] + (["--no-owner"] if args["no_owner"] else [])
+    env = _pg_env(args)
+    reader = store.open_reader(manifest["key"])
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    except OSError as exc:
+        reader.close()
+        raise CaretakerError(f"cannot run {pg_restore}: {exc.strerror}") from None
+    stderr = _Drain(proc.stderr)
+    try:
+        hashing, chunks = _open_checked(reader, manifest, identities)
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            for chunk in chunks:
+                data = decompressor.decompress(chunk)
+                if data:
+                    proc.stdin.write(data)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        except zstandard.ZstdError as exc:
+            raise CaretakerError(f"backup {manifest['id']} does not decompress: {exc}") from None
+        if proc.wait() != 0:
+            raise CaretakerError(f"pg_restore exited with status {proc.returncode}: {stderr.text()[-2000:]}")
+        if hashing.sha256.hexdigest() != manifest["sha256"]:
+            raise CaretakerError(f"backup {manifest['id']} changed while it was restored")
+    except BaseException:
+        _stop(proc)
+        raise
+    finally:
+        reader.close()
+
+
+def _database_exists(conn, name):
+    return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def _create_database(conn, name):
+    from psycopg import sql
+
+    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+
+
+def _drop_database(conn, name):
+    from psycopg import sql
+
+    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def restore_into(args, store, manifest, identities, conn, dbname):
+    """Create dbname and restore the (already verified) backup into it; drop it on failure."""
+    _create_database(conn, dbname)
+    try:
+        _stream_restore(args, store, manifest, identities, dbname, conn.info.server_version)
+    except BaseException:
+        _drop_database(conn, dbname)
+        raise
+
+
+def _restore(args, ctx):
+    store = open_store(args)
+    catalog = Catalog(store, args["database"])
+    store.check(create=False)
+    backup_id = catalog.resolve(args["backup"])
+    manifest = catalog.manifest(backup_id)
+    identities = _identities(args, manifest)
+    target = args["target"]
+    conn = connect(args, dbname="postgres", autocommit=True)
+    try:
+        exists = _database_exists(conn, target)
+        if exists and not args["replace"]:
+            raise ConfigError(f"database {target!r} exists: restore into a new name or set replace to clean and replace it", field="target")
+        planned = {"changed": True, "backup_id": backup_id, "target": target, "replaced": exists}
+        if ctx.check_mode:
+            return planned
+        verify_stored(store, manifest, identities)
+        ctx.log("verified", backup_id=backup_id, sha256=manifest["sha256"])
+        started = time.monotonic()
+        building = f"{target[:40]}_caretaker_{secrets.token_hex(4)}" if exists else target
+        restore_into(args, store, manifest, identities, conn, building)
+        if exists:
+            from psycopg import sql
+
+            _drop_database(conn, target)
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(target)))
+    finally:
+        conn.close()
+    return {**planned, "seconds": round(time.monotonic() - started, 3)}
+
+
+# -------------------------------------------------------------------------- drill
+
+
+def _drill(args, ctx):
+    store = open_store(args)
+    catalog = Catalog(store, args["database"])
+    store.check(create=False)
+    backup_id = catalog.resolve("latest")
+    manifest = catalog.manifest(backup_id)
+    identities = _identities(args, manifest)
+    scratch = f"caretaker_drill_{secrets.token_hex(6)}"
+    if ctx.check_mode:
+        return {"changed": True, "backup_id": backup_id, "scratch": scratch}
+    conn = connect(args, dbname="postgres", autocommit=True)
+    record = {"backup_id": backup_id, "database": args["database"], "ok": False, "restore_seconds": None, "mismatches": {}}
+    try:
+        started = time.monotonic()
+        try:
+            verify_stored(store, manifest, identities)
+            restore_into(args, store, manifest, identities, conn, scratch)
+            record["restore_seconds"] = round(time.monotonic() - started, 3)
+            with connect(args, dbname=scratch) as scratch_conn:
+                restored = row_counts(scratch_conn)
+            expected = manifest["tables"]
+            for name in sorted(set(expected) | set(restored)):
+                if expected.get(name) != restored.get(name):
+                    record["mismatches"][name] = {"manifest": expected.get(name), "restored": restored.get(name)}
+            record["ok"] = not record["mismatches"]
+            if record["mismatches"]:
+                record["error"] = f"row counts differ from the manifest in {len(record['mismatches'])} tables"
+        except CaretakerError as exc:
+            record["error"] = exc.message
+        finally:
+            _drop_database(conn, scratch)
+    finally:
+        conn.close()
+    record["checked_at"] = _iso(_now())
+    record["tables"] = len(manifest["tables"])
+    store.put_small(catalog.drill_key(backup_id), json.dumps(record, indent=2, sort_keys=True).encode())
+    _record_drill_in_ledger(ctx, record)
+    ctx.log("drill", **record)
+    if not record["ok"]:
+        raise CaretakerError(f"restore drill of {args['database']} backup {backup_id} failed: {record['error']}", details={"drill": record})
+    _write_metric(ctx, f"caretaker_backup_verified_{_safe(args['database'])}.prom", "caretaker_backup_last_verified_timestamp_seconds",
+                  "Unix time the newest backup that passed a restore drill was taken.", args["database"],
+                  _parse_iso(manifest["finished"]).timestamp())
+    return {"changed": True, "drill": record}
+
+
+# -------------------------------------------------------------------------- prune
+
+
+def _prune(args, ctx):
+    check_policy(args)
+    store = open_store(args)
+    catalog = Catalog(store, args["database"])
+    store.check(create=False)
+    now = _now()
+    stale_before = now - datetime.timedelta(hours=args["stale_upload_hours"])
+    scan = catalog.scan()
+    complete = catalog.backup_ids(scan)
+    backups = [Backup(backup_id, backup_time(backup_id), "drill" in scan[backup_id] and _drill_ok(catalog, backup_id, scan)) for backup_id in complete]
+    decided = plan(backups, args, now)
+    orphans = sorted(
+        objects["data"][0]
+        for backup_id, objects in scan.items()
+        if "manifest" not in objects and "data" in objects and objects["data"][2] < stale_before
+    )
+    incomplete = [item for item in store.incomplete(catalog.prefix) if item[2] < stale_before]
+    manifests = [catalog.manifest_key(backup_id) for backup_id in decided.delete]
+    rest = [scan[backup_id][kind][0] for backup_id in decided.delete for kind in ("data", "drill") if kind in scan[backup_id]] + orphans
+    rest += [objects["drill"][0] for objects in scan.values() if "manifest" not in objects and "drill" in objects and objects["drill"][2] < stale_before]
+    outside = [key for key in manifests + rest if not key.startswith(catalog.prefix)]
+    if outside:
+        raise CaretakerError(f"refusing to delete keys outside {catalog.prefix}: {outside[:3]}")
+    result = {
+        "changed": bool(manifests or rest or incomplete),
+        "keep": decided.keep,
+        "delete": decided.delete,
+        "orphans": orphans,
+        "incomplete": [item[0] for item in incomplete],
+    }
+    if ctx.check_mode or not result["changed"]:
+        return result
+    # Manifests go first: a backup stops existing before its bytes do.
+    store.delete(manifests)
+    store.delete(rest)
+    store.abort_incomplete(incomplete)
+    result["requests"] = store.requests
+    ctx.log("pruned", deleted=len(decided.delete), kept=len(decided.keep), requests=result["requests"])
+    return result
+
+
+def _drill_ok(catalog, backup_id, scan):
+    record = catalog.drill(backup_id, scan)
+    return bool(record and record.get("ok"))
+
+
+# --------------------------------------------------------------------------- info
+
+
+def _info(args, ctx):
+    store = open_store(args)
+    catalog = Catalog(store, args["database"])
+    store.check(create=False)
+    scan = catalog.scan()
+    ids = catalog.backup_ids(scan)
+    if args.get("backup"):
+        ids = [catalog.resolve(args["backup"])]
+    backups = [{"id": backup_id, "manifest": catalog.manifest(backup_id), "drill": catalog.drill(backup_id, scan)} for backup_id in ids]
+    verified = [entry for entry in backups if entry["drill"] and entry["drill"].get("ok")]
+    return {
+        "changed": False,
+        "database": args["database"],
+        "location": store.describe(catalog.prefix),
+        "backups": backups,
+        "latest": backups[-1]["id"] if backups else None,
+        "latest_verified": verified[-1]["id"] if verified else None,
+        "incomplete": [item[0] for item in store.incomplete(catalog.prefix)],
+    }
+
+
+PG_BACKUP = Task(name="pg_backup", argument_spec=BACKUP_SPEC, run=_backup)
+PG_RESTORE = Task(name="pg_restore", argument_spec=RESTORE_SPEC, run=_restore)
+PG_RESTORE_DRILL = Task(name="pg_restore_drill", argument_spec=DRILL_SPEC, run=_drill)
+BACKUP_PRUNE = Task(name="backup_prune", argument_spec=PRUNE_SPEC, run=_prune)
+BACKUP_INFO = Task(name="backup_info", argument_spec=INFO_SPEC, run=_info)

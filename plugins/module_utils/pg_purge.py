@@ -1,0 +1,475 @@
+# Private to the caretaker.ops collection: the engine's API may change without notice.
+"""pg_purge: delete (and optionally archive) rows older than a cutoff, in short batches.
+
+One DELETE of millions of rows is one long transaction: it bloats the table, holds back
+vacuum and replicas, and a timeout throws all of it away. Here each batch is its own
+transaction of at most batch_size rows, chosen through the time column's index in
+(time column, primary key) order and continued from a keyset cursor, so no batch
+re-reads the rows earlier batches removed. The cursor lives in the host's ledger: a run
+stopped by its runtime budget resumes where it stopped, with the same cutoff.
+
+Every table, column, filter and cutoff is checked against the catalog (and the batch
+query planned with EXPLAIN) before the first row is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+
+from . import metrics, pg
+from .archive import LocalArchive, zstd_writer
+from .errors import CaretakerError, ConfigError, TransientError
+from .tasks import Task
+
+# operator name in the job file -> SQL; the only operators a filter can use
+OPERATORS = {
+    "=": "=",
+    "!=": "<>",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+    "in": "IN",
+    "not_in": "NOT IN",
+    "like": "LIKE",
+    "not_like": "NOT LIKE",
+    "is_null": "IS NULL",
+    "is_not_null": "IS NOT NULL",
+}
+LIST_OPERATORS = ("in", "not_in")
+UNARY_OPERATORS = ("is_null", "is_not_null")
+TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
+
+AGE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+TABLE_OPTIONS = {
+    "name": {"type": "str", "required": True},
+    "schema": {"type": "str", "default": "public"},
+    "time_column": {"type": "str", "required": True},
+    "older_than": {"type": "str", "required": True},
+    "where": {
+        "type": "list",
+        "elements": "dict",
+        "default": [],
+        "options": {
+            "column": {"type": "str", "required": True},
+            "op": {"type": "str", "default": "=", "choices": list(OPERATORS)},
+            "value": {"type": "raw"},
+        },
+    },
+    "batch_size": {"type": "int", "default": 10000},
+    "pause": {"type": "float", "default": 0.0},
+    "budget": {"type": "float", "default": 900.0},
+    "lock_timeout": {"type": "float", "default": 2.0},
+    "statement_timeout": {"type": "float", "default": 30.0},
+    "archive": {"type": "bool", "default": False},
+    "missing_index": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
+}
+
+ARGUMENT_SPEC = {
+    "conninfo": pg.CONNINFO_OPTION,
+    "tables": {"type": "list", "elements": "dict", "required": True, "options": TABLE_OPTIONS},
+    "archive_dir": {"type": "path"},
+    "archive_level": {"type": "int", "default": 3},
+}
+
+CURSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS purge_cursors (
+    key TEXT PRIMARY KEY,
+    cutoff TEXT NOT NULL,
+    position TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS purge_totals (
+    job TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rows_deleted INTEGER NOT NULL DEFAULT 0,
+    rows_archived INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    last_seconds REAL,
+    last_budget_stopped INTEGER,
+    PRIMARY KEY (job, target)
+);
+"""
+
+
+def parse_cutoff(text, now, field):
+    """An age (7d, 12h, 30m, 2w, 90s) before now, or an ISO 8601 timestamp (UTC if no zone)."""
+    match = AGE.match(text)
+    if match:
+        amount = int(match.group(1))
+        if amount == 0:
+            raise ConfigError("an age of 0 would purge everything up to now; give a positive age", field=field)
+        return now - dt.timedelta(seconds=amount * AGE_UNITS[match.group(2)])
+    try:
+        cutoff = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither an age such as 7d, 12h, 30m, 2w nor an ISO 8601 timestamp", field=field) from None
+    if cutoff.tzinfo is None:
+        cutoff = cutoff.replace(tzinfo=dt.UTC)
+    if cutoff > now:
+        raise ConfigError(f"{text!r} is in the future (now is {now.isoformat(timespec='seconds')})", field=field)
+    return cutoff
+
+
+@dataclass
+class TablePlan:
+    """One table's checked settings and the SQL pieces built from them."""
+
+    index: int
+    options: dict
+    cutoff: dt.datetime
+    cutoff_param: str
+    keys: list  # primary key columns, or [] to key on ctid
+    filter_sql: object
+    filter_params: list
+    warnings: list = dataclass_field(default_factory=list)
+
+    @property
+    def label(self):
+        return f"{self.options['schema']}.{self.options['name']}"
+
+    @property
+    def field(self):
+        return f"tables[{self.index}]"
+
+
+def _check_numbers(options, prefix):
+    if options["batch_size"] < 1:
+        raise ConfigError("must be at least 1", field=f"{prefix}.batch_size")
+    if options["pause"] < 0:
+        raise ConfigError("must not be negative", field=f"{prefix}.pause")
+    for name in ("budget", "lock_timeout", "statement_timeout"):
+        if options[name] <= 0:
+            raise ConfigError("must be a positive number of seconds", field=f"{prefix}.{name}")
+
+
+def _filter_sql(conditions, prefix):
+    """AND-ed structured conditions -> (Composed, params). Values never become SQL text."""
+    from psycopg import sql
+
+    parts, params = [], []
+    for position, condition in enumerate(conditions):
+        field = f"{prefix}.where[{position}]"
+        column, op, value = sql.Identifier(condition["column"]), condition["op"], condition["value"]
+        if op in UNARY_OPERATORS:
+            if value is not None:
+                raise ConfigError(f"operator {op} takes no value", field=field + ".value")
+            parts.append(sql.SQL("{} " + OPERATORS[op]).format(column))
+        elif op in LIST_OPERATORS:
+            if not isinstance(value, list) or not value or any(isinstance(item, (list, dict)) or item is None for item in value):
+                raise ConfigError(f"operator {op} needs a non-empty list of plain values", field=field + ".value")
+            placeholders = sql.SQL(", ").join(sql.Placeholder() * len(value))
+            parts.append(sql.SQL("{} " + OPERATORS[op] + " ({})").format(column, placeholders))
+            params.extend(pg.param(item) for item in value)
+        else:
+            if value is None or isinstance(value, (list, dict)):
+                raise ConfigError(f"operator {op} needs one plain value (use is_null for NULL)", field=field + ".value")
+            parts.append(sql.SQL("{} " + OPERATORS[op] + " {}").format(column, sql.Placeholder()))
+            params.append(pg.param(value))
+    return sql.SQL("").join(sql.SQL(" AND ") + part for part in parts), params
+
+
+class Purge:
+    def __init__(self, args, ctx, now=None):
+        self.args = args
+        self.ctx = ctx
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.job = ctx.job or "pg_purge"
+        self.run_token = (ctx.run_id or uuid.uuid4().hex)[:12]
+
+    # checks -----------------------------------------------------------------
+    def plan(self, conn):
+        if not self.args["tables"]:
+            raise ConfigError("lists no table", field="tables")
+        plans = []
+        for index, options in enumerate(self.args["tables"]):
+            prefix = f"tables[{index}]"
+            _check_numbers(options, prefix)
+            cutoff = parse_cutoff(options["older_than"], self.now, f"{prefix}.older_than")
+            if options["archive"] and not self.args["archive_dir"]:
+                raise ConfigError(f"{prefix}.archive is true, so archive_dir must name a directory", field="archive_dir")
+            plans.append(self._plan_table(conn, index, options, cutoff))
+        for plan in plans:
+            self._explain(conn, plan)
+        return plans
+
+    def _plan_table(self, conn, index, options, cutoff):
+        from psycopg import sql
+
+        prefix = f"tables[{index}]"
+        schema, name = options["schema"], options["name"]
+        columns = pg.table_columns(conn, schema, name)
+        if columns is None:
+            raise ConfigError(f"table {schema}.{name} does not exist", field=f"{prefix}.name")
+        label = f"{schema}.{name}"
+        wanted = [(f"{prefix}.time_column", options["time_column"])]
+        wanted += [(f"{prefix}.where[{i}].column", condition["column"]) for i, condition in enumerate(options["where"])]
+        pg.check_columns(columns, wanted, label)
+        kind = columns[options["time_column"]]
+        if kind not in TIME_TYPES:
+            raise ConfigError(f"column {options['time_column']!r} is {kind}, not a timestamp or date", field=f"{prefix}.time_column")
+        filter_sql, filter_params = _filter_sql(options["where"], prefix)
+        cutoff_param = cutoff.date().isoformat() if kind == "date" else cutoff.isoformat()
+        plan = TablePlan(index, options, cutoff, cutoff_param, pg.primary_key(conn, schema, name), filter_sql, filter_params)
+        if not pg.has_leading_index(conn, schema, name, options["time_column"]):
+            statement = sql.SQL("CREATE INDEX CONCURRENTLY ON {} ({})").format(pg.qualified(schema, name), sql.Identifier(options["time_column"]))
+            message = f"no index starts with {options['time_column']!r}, so every batch would scan {label}; create one: {statement.as_string(conn)}"
+            if options["missing_index"] == "fail":
+                raise ConfigError(message + " (or set missing_index: warn)", field=f"{prefix}.time_column")
+            plan.warnings.append(message)
+        return plan
+
+    def _explain(self, conn, plan):
+        """Plan the batch query once, so a filter value of the wrong type fails before any delete."""
+        import psycopg
+        from psycopg import sql
+
+        query, params = self._batch_query(plan, position=None, lock=False)
+        try:
+            conn.execute(sql.SQL("EXPLAIN ") + query, params)
+        except psycopg.Error as exc:
+            raise ConfigError(f"PostgreSQL rejects the filter on {plan.label}: {pg.first_line(exc)}", field=f"{plan.field}.where") from None
+
+    # SQL ----------------------------------------------------------------------
+    def _order(self, plan):
+        from psycopg import sql
+
+        keys = [sql.Identifier(key) for key in plan.keys] or [sql.SQL("ctid")]
+        return [sql.Identifier(plan.options["time_column"]), *keys]
+
+    def _condition(self, plan):
+        from psycopg import sql
+
+        time_column = sql.Identifier(plan.options["time_column"])
+        return sql.SQL("{} < {}").format(time_column, sql.Placeholder()) + plan.filter_sql, [plan.cutoff_param, *plan.filter_params]
+
+    def _batch_query(self, plan, position, lock):
+        """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
+        from psycopg import sql
+
+        order = self._order(plan)
+        condition, params = self._condition(plan)
+        if position is not None:
+            # The leading `time >= x` lets the planner start the index scan at the cursor.
+            row = sql.SQL(", ").join(order)
+            marks = sql.SQL(", ").join(sql.Placeholder() * len(order))
+            condition += sql.SQL(" AND {} >= {} AND ({}) > ({})").format(order[0], sql.Placeholder(), row, marks)
+            params += [position[0], *position]
+        query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}{}").format(
+            sql.SQL(", ").join(sql.SQL("{} AS {}").format(column, key) for column, key in zip(order, self._keys(plan), strict=True)),
+            pg.qualified(plan.options["schema"], plan.options["name"]),
+            condition,
+            sql.SQL(", ").join(order),
+            sql.Literal(plan.options["batch_size"]),
+            sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
+        )
+        return query, params
+
+    def _keys(self, plan):
+        from psycopg import sql
+
+        return [sql.Identifier(f"k{i}") for i in range(len(self._order(plan)))]
+
+    def count(self, conn, plan):
+        from psycopg import sql
+
+        condition, params = self._condition(plan)
+        query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(pg.qualified(plan.options["schema"], plan.options["name"]), condition)
+        return conn.execute(query, params).fetchone()[0]
+
+    # the run ------------------------------------------------------------------
+    def run(self):
+        conn = pg.connect(self.args["conninfo"])
+        try:
+            with pg.explained_errors("pg_purge"):
+                return self._run(conn)
+        finally:
+            conn.close()
+
+    def _run(self, conn):
+        plans = self.plan(conn)
+        if self.ctx.check_mode:
+            return self._predict(conn, plans)
+        return self._purge(conn, plans)
+
+    def _predict(self, conn, plans):
+        tables = []
+        for plan in plans:
+            tables.append({"table": plan.label, "cutoff": plan.cutoff.isoformat(), "would_delete": self.count(conn, plan), "warnings": plan.warnings})
+        total = sum(table["would_delete"] for table in tables)
+        return {"changed": total > 0, "tables": tables, "would_delete": total, "warnings": [w for plan in plans for w in plan.warnings]}
+
+    def _purge(self, conn, plans):
+        from .ledger import Ledger
+
+        ledger = Ledger(self.ctx.settings.database)
+        try:
+            ledger.db.executescript(CURSOR_SCHEMA)
+            store = LocalArchive(self.args["archive_dir"]) if self.args["archive_dir"] else None
+            tables = []
+            for plan in plans:
+                for warning in plan.warnings:
+                    self.ctx.log("purge_warning", table=plan.label, warning=warning)
+                tables.append(self._purge_table(conn, ledger, store, plan))
+            self._write_metrics(ledger)
+        finally:
+            ledger.close()
+        result = {key: sum(table[key] for table in tables) for key in ("rows_deleted", "rows_archived", "batches")}
+        result.update(
+            changed=result["rows_deleted"] > 0,
+            seconds=round(sum(table["seconds"] for table in tables), 3),
+            budget_stopped=any(table["budget_stopped"] for table in tables),
+            longest_batch_seconds=max((table["longest_batch_seconds"] for table in tables), default=0.0),
+            tables=tables,
+            warnings=[w for plan in plans for w in plan.warnings],
+        )
+        return result
+
+    def _cursor_key(self, conn, plan):
+        scope = json.dumps([plan.options["time_column"], plan.options["where"]], sort_keys=True, default=str)
+        digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+        return f"{self.job}|{conn.info.host}:{conn.info.port}/{conn.info.dbname}|{plan.label}|{digest}"
+
+    def _purge_table(self, conn, ledger, store, plan):
+        key = self._cursor_key(conn, plan)
+        saved = ledger.db.execute("SELECT cutoff, position FROM purge_cursors WHERE key = ?", (key,)).fetchone()
+        position = None
+        if saved:
+            # Finish the pass the budget interrupted, with the cutoff it started with.
+            plan.cutoff_param, position = saved["cutoff"], json.loads(saved["position"])
+        stats = {"table": plan.label, "cutoff": plan.cutoff_param, "resumed": saved is not None, "rows_deleted": 0, "rows_archived": 0, "batches": 0}
+        started = time.monotonic()
+        longest = 0.0
+        budget_stopped = False
+        while True:
+            if time.monotonic() - started >= plan.options["budget"]:
+                budget_stopped = True
+                break
+            batch_started = time.monotonic()
+            last, picked, deleted, archived = self._batch(conn, store, plan, position, stats["batches"])
+            longest = max(longest, time.monotonic() - batch_started)
+            if last is None:
+                break
+            position = last
+            stats["batches"] += 1
+            stats["rows_deleted"] += deleted
+            stats["rows_archived"] += archived
+            ledger.db.execute(
+                "INSERT INTO purge_cursors (key, cutoff, position, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
+                (key, plan.cutoff_param, json.dumps(position), time.time()),
+            )
+            if picked < plan.options["batch_size"]:
+                break  # a short batch was the last one
+            if plan.options["pause"]:
+                time.sleep(plan.options["pause"])
+        if not budget_stopped:
+            ledger.db.execute("DELETE FROM purge_cursors WHERE key = ?", (key,))
+        stats.update(seconds=round(time.monotonic() - started, 3), budget_stopped=budget_stopped, longest_batch_seconds=round(longest, 3))
+        ledger.db.execute(
+            """INSERT INTO purge_totals (job, target, rows_deleted, rows_archived, batches, last_seconds, last_budget_stopped)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job, target) DO UPDATE SET
+                   rows_deleted = purge_totals.rows_deleted + excluded.rows_deleted,
+                   rows_archived = purge_totals.rows_archived + excluded.rows_archived,
+                   batches = purge_totals.batches + excluded.batches,
+                   last_seconds = excluded.last_seconds, last_budget_stopped = excluded.last_budget_stopped""",
+            (self.job, plan.label, stats["rows_deleted"], stats["rows_archived"], stats["batches"], stats["seconds"], int(budget_stopped)),
+        )
+        self.ctx.log("purge_table", **stats)
+        return stats
+
+    def _batch(self, conn, store, plan, position, number):
+        """One transaction: pick the batch, archive it if asked, delete it. -> (cursor, picked, deleted, archived).
+
+        An archived batch is locked when picked, so the rows archived are the rows deleted.
+        Otherwise picking and deleting are one statement with one snapshot: a row another
+        transaction changes meanwhile gets a new ctid, is not deleted, and waits for the next pass.
+        """
+        import psycopg
+        from psycopg import sql
+
+        options = plan.options
+        table = pg.qualified(options["schema"], options["name"])
+        query, params = self._batch_query(plan, position, lock=options["archive"])
+        keys = self._keys(plan)
+        as_text = sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys)
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+                    (f"{int(options['lock_timeout'] * 1000)}ms", f"{int(options['statement_timeout'] * 1000)}ms"),
+                )
+                if options["archive"]:
+                    in_order = sql.SQL(", ").join(sql.SQL("b.{}").format(key) for key in keys)
+                    picked = sql.SQL("SELECT b.batch_row, {} FROM ({}) b ORDER BY {}").format(as_text, query, in_order)
+                    rows = conn.execute(picked, params).fetchall()
+                    if not rows:
+                        return None, 0, 0, 0
+                    ctids = [row[0] for row in rows]
+                    self._archive(conn, store, plan, ctids, number)
+                    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(table), (ctids,)).rowcount
+                    return list(rows[-1][1:]), len(rows), deleted, deleted
+                statement = sql.SQL(
+                    "WITH batch AS ({query}), gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT batch_row FROM batch)) RETURNING 1) "
+                    "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone), {as_text} "
+                    "FROM (SELECT * FROM batch ORDER BY {last} LIMIT 1) b"
+                ).format(query=query, table=table, as_text=as_text, last=sql.SQL(", ").join(sql.SQL("{} DESC").format(k) for k in keys))
+                row = conn.execute(statement, params).fetchone()
+                if row is None:
+                    return None, 0, 0, 0
+                return list(row[2:]), row[0], row[1], 0
+        except psycopg.errors.LockNotAvailable:
+            raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
+        except psycopg.errors.QueryCanceled:
+            raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
+
+    def _archive(self, conn, store, plan, ctids, number):
+        """COPY the locked rows out, compressed; the file is stored before the delete runs."""
+        from psycopg import sql
+
+        stamp = self.now.strftime("%Y%m%dT%H%M%SZ")
+        name = f"{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
+        query = sql.SQL("COPY (SELECT * FROM {} WHERE ctid = ANY(%s::tid[])) TO STDOUT (FORMAT csv, HEADER)").format(
+            pg.qualified(plan.options["schema"], plan.options["name"])
+        )
+        try:
+            with store.open(name) as handle, zstd_writer(handle, self.args["archive_level"]) as writer, conn.cursor().copy(query, (ctids,)) as copy:
+                for data in copy:
+                    writer.write(data)
+        except OSError as exc:
+            raise CaretakerError(f"{plan.label}: archiving a batch failed, nothing of it was deleted: {exc}") from None
+
+    def _write_metrics(self, ledger):
+        rows = ledger.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (self.job,)).fetchall()
+
+        def samples(column):
+            return [({"job": self.job, "table": row["target"]}, row[column]) for row in rows if row[column] is not None]
+
+        metrics.write_textfile(
+            self.ctx.settings.metrics_dir,
+            f"caretaker_purge_{self.job}.prom",
+            [
+                ("caretaker_purge_rows_deleted_total", "counter", "Rows pg_purge deleted.", samples("rows_deleted")),
+                ("caretaker_purge_rows_archived_total", "counter", "Rows pg_purge archived before deleting them.", samples("rows_archived")),
+                ("caretaker_purge_batches_total", "counter", "Batches (transactions) pg_purge committed.", samples("batches")),
+                ("caretaker_purge_last_run_seconds", "gauge", "Time the last purge of the table took.", samples("last_seconds")),
+                ("caretaker_purge_budget_stopped", "gauge", "1 when the last purge stopped at its runtime budget.", samples("last_budget_stopped")),
+            ],
+        )
+
+
+def _run(args, ctx):
+    return Purge(args, ctx).run()
+
+
+PG_PURGE = Task(name="pg_purge", argument_spec=ARGUMENT_SPEC, run=_run)

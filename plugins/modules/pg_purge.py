@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# Copyright: caretaker.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: pg_purge
+short_description: Delete (and optionally archive) PostgreSQL rows older than a cutoff, in short batches
+version_added: 0.1.0
+description:
+  - Deletes the rows of each table whose time column is older than a cutoff, in batches of
+    O(tables[].batch_size) rows, each batch its own short transaction with its own
+    C(lock_timeout) and C(statement_timeout), so vacuum, replicas and other writers keep going.
+  - Batches follow the time column's index in (time column, primary key) order, or
+    (time column, C(ctid)) when the table has no primary key, from a keyset cursor kept in the
+    host's caretaker ledger. A run stopped by its O(tables[].budget) continues from the cursor,
+    with the same cutoff, next time.
+  - With O(tables[].archive), each batch's rows are copied out with C(COPY), compressed with zstd
+    and stored in O(archive_dir) before that batch is deleted; if archiving fails nothing of that
+    batch is deleted.
+  - Every table, column, filter and cutoff is checked before the first row is deleted.
+  - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
+  - Needs psycopg 3 and, for archives, zstandard on the host.
+author:
+  - caretaker.ops developers (@caretaker-ops)
+extends_documentation_fragment:
+  - caretaker.ops.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Counts the rows each table would lose and deletes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    details: A second run finds nothing older than the cutoff, unless rows aged past it in between.
+options:
+  conninfo:
+    description:
+      - libpq connection string or URI of the database, for example C(dbname=app host=/run/postgresql).
+      - Empty uses libpq's defaults and C(PG*) environment variables.
+    type: str
+    default: ""
+  tables:
+    description: The tables to purge, in order.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Table name (not quoted; any characters).
+        type: str
+        required: true
+      schema:
+        description: Schema of the table.
+        type: str
+        default: public
+      time_column:
+        description: Column of type C(timestamp), C(timestamptz) or C(date) that says how old a row is.
+        type: str
+        required: true
+      older_than:
+        description:
+          - Rows with O(tables[].time_column) before the cutoff go.
+          - An age before now (C(90s), C(30m), C(12h), C(7d), C(2w)) or an ISO 8601 timestamp
+            (UTC when it has no zone). A cutoff in the future is refused.
+        type: str
+        required: true
+      where:
+        description: Further conditions a row must meet to go, all of them (AND).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          column:
+            description: Column to test.
+            type: str
+            required: true
+          op:
+            description: C(in) and C(not_in) take a list; C(is_null) and C(is_not_null) take no value.
+            type: str
+            default: "="
+            choices: ["=", "!=", "<", "<=", ">", ">=", "in", "not_in", "like", "not_like", "is_null", "is_not_null"]
+          value:
+            description: The value (or list of values), passed to PostgreSQL as a parameter, never as SQL.
+            type: raw
+      batch_size:
+        description: Rows per batch (transaction).
+        type: int
+        default: 10000
+      pause:
+        description: Seconds to sleep between batches, to give replicas or a busy disk room.
+        type: float
+        default: 0.0
+      budget:
+        description: Seconds this table may take in one run; the next run continues from the cursor.
+        type: float
+        default: 900.0
+      lock_timeout:
+        description: Seconds a batch waits for a row lock before the run stops (to be retried).
+        type: float
+        default: 2.0
+      statement_timeout:
+        description: Seconds a batch's statement may run.
+        type: float
+        default: 30.0
+      archive:
+        description: Archive each batch to O(archive_dir) before deleting it.
+        type: bool
+        default: false
+      missing_index:
+        description:
+          - What to do when no index starts with O(tables[].time_column), so every batch would scan
+            the table. C(fail) refuses and names the C(CREATE INDEX) statement to run; C(warn) goes on.
+        type: str
+        default: fail
+        choices: [fail, warn]
+  archive_dir:
+    description:
+      - Directory for archives, one zstd-compressed CSV (with a header line) per batch at
+        C(SCHEMA.TABLE/STAMP-RUN-BATCH.csv.zst), written to a temporary name, synced, then renamed.
+    type: path
+  archive_level:
+    description: zstd compression level of archives.
+    type: int
+    default: 3
+"""
+
+EXAMPLES = r"""
+- name: Purge sessions older than 30 days and archive debug events older than a week
+  caretaker.ops.pg_purge:
+    conninfo: dbname=app host=/run/postgresql user=postgres
+    archive_dir: /var/backups/purged
+    tables:
+      - name: sessions
+        time_column: last_seen
+        older_than: 30d
+      - name: events
+        time_column: created_at
+        older_than: 7d
+        where:
+          - column: level
+            op: in
+            value: [debug, trace]
+        archive: true
+        batch_size: 2000
+        budget: 300
+
+- name: Count what would go
+  caretaker.ops.pg_purge:
+    conninfo: dbname=app
+    tables:
+      - name: sessions
+        time_column: last_seen
+        older_than: "2026-01-01T00:00:00Z"
+  check_mode: true
+  register: caretaker_purge_preview
+"""
+
+RETURN = r"""
+rows_deleted:
+  description: Rows deleted in this run, all tables.
+  returned: success, not in check mode
+  type: int
+  sample: 120000
+rows_archived:
+  description: Rows archived before they were deleted.
+  returned: success, not in check mode
+  type: int
+  sample: 120000
+batches:
+  description: Batches (transactions) committed.
+  returned: success, not in check mode
+  type: int
+  sample: 24
+seconds:
+  description: Time the purge took.
+  returned: success, not in check mode
+  type: float
+  sample: 12.4
+longest_batch_seconds:
+  description: Duration of the longest batch, the longest any row lock was held.
+  returned: success, not in check mode
+  type: float
+  sample: 0.21
+budget_stopped:
+  description: Whether a table's runtime budget ended the run before it was done; the next run continues.
+  returned: success, not in check mode
+  type: bool
+  sample: false
+would_delete:
+  description: Rows that would be deleted, all tables.
+  returned: check mode
+  type: int
+  sample: 120000
+tables:
+  description: Per table, the same figures (or C(would_delete) in check mode), the cutoff used and whether the run resumed a cursor.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - table: public.events
+      cutoff: "2026-11-16T03:00:00+00:00"
+      resumed: false
+      rows_deleted: 120000
+      rows_archived: 120000
+      batches: 24
+      seconds: 12.4
+      budget_stopped: false
+warnings:
+  description: Tables purged without an index on the time column, with the index to create.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
+from ansible_collections.caretaker.ops.plugins.module_utils.pg_purge import PG_PURGE
+
+
+def main():
+    module = AnsibleModule(argument_spec=PG_PURGE.argument_spec, supports_check_mode=True)
+    run_as_module(module, PG_PURGE)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""job_retry against a real PostgreSQL job table and a real Redis with rq's own workers."""
+
+import datetime as dt
+import json
+import operator
+import os
+
+import psycopg
+import pytest
+from caretaker import argspec
+from caretaker.config import Settings
+from caretaker.errors import ConfigError
+from caretaker.job_retry import JOB_RETRY
+from caretaker.ledger import Ledger
+from caretaker.tasks import Context
+
+
+@pytest.fixture
+def host_settings(tmp_path, inbox):
+    return Settings(host="testhost", state_dir=str(tmp_path / "state"), alert_routes={"ops": {"type": "webhook", "url": inbox.url("webhook")}},
+                    default_routes=["ops"])
+
+
+def retry(host_settings, check=False, job="retry-app", **args):
+    values = argspec.validate(JOB_RETRY.argument_spec, args)
+    return JOB_RETRY.run(values, Context(check_mode=check, job=job, settings=host_settings))
+
+
+# --- PostgreSQL job table -------------------------------------------------------
+
+
+@pytest.fixture
+def jobs_db(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE app_jobs (id serial PRIMARY KEY, payload text, state text NOT NULL, tries int, failure text, available_at timestamptz)")
+        rows = [
+            ("a", "failed", 1, "ConnectionError: db1 went away"),
+            ("b", "failed", 4, "TimeoutError: upstream"),
+            ("c", "failed", 5, "TimeoutError: upstream"),  # its last attempt
+            ("d", "failed", 1, "ValidationError: email is not valid"),  # never retried
+            ("e", "done", 1, None),
+            ("f", "queued", 0, None),
+        ]
+        for row in rows:
+            conn.execute("INSERT INTO app_jobs (payload, state, tries, failure) VALUES (%s, %s, %s, %s)", row)
+    return empty_database
+
+
+TABLE = {
+    "name": "app_jobs",
+    "status_column": "state",
+    "attempts_column": "tries",
+    "error_column": "failure",
+    "run_at_column": "available_at",
+}
+POLICY = {"max_attempts": 5, "never_retry": ["^ValidationError"]}
+
+
+def states(conninfo):
+    with psycopg.connect(conninfo) as conn:
+        return dict(conn.execute("SELECT payload, state FROM app_jobs ORDER BY id").fetchall())
+
+
+def test_check_mode_lists_what_would_be_requeued_and_what_would_die(jobs_db, host_settings):
+    result = retry(host_settings, check=True, backend="postgres", conninfo=jobs_db, table=TABLE, **POLICY)
+    assert result["changed"] is True
+    assert [entry["ref"] for entry in result["requeued"]] == ["public.app_jobs:1", "public.app_jobs:2"]
+    assert [entry["ref"] for entry in result["dead"]] == ["public.app_jobs:3", "public.app_jobs:4"]
+    assert "used all 5 attempts" in result["dead"][0]["reason"]
+    assert "never_retry" in result["dead"][1]["reason"]
+    assert states(jobs_db) == {"a": "failed", "b": "failed", "c": "failed", "d": "failed", "e": "done", "f": "queued"}
+    assert not os.path.exists(host_settings.database)
+
+
+def test_requeues_with_backoff_and_moves_the_rest_to_dead(jobs_db, host_settings, inbox):
+    result = retry(host_settings, backend="postgres", conninfo=jobs_db, table={**TABLE, "increment_attempts": True}, **POLICY)
+    assert states(jobs_db) == {"a": "queued", "b": "queued", "c": "dead", "d": "dead", "e": "done", "f": "queued"}
+    assert result["dead_total"] == 2
+    with psycopg.connect(jobs_db) as conn:
+        waits = dict(conn.execute("SELECT payload, extract(epoch FROM available_at - now()) FROM app_jobs WHERE payload IN ('a', 'b')").fetchall())
+        tries = dict(conn.execute("SELECT payload, tries FROM app_jobs").fetchall())
+    assert 14 <= waits["a"] <= 15 + 10  # first retry: 0**4 + 15 + rand(10) * 1
+    assert 14 + 81 <= waits["b"] <= 15 + 81 + 40  # fourth: 3**4 + 15 + rand(10) * 4
+    assert tries["a"] == 2 and tries["c"] == 5
+    # Dead jobs are caretaker dead letters, and the grown dead set raised an alert.
+    ledger = Ledger(host_settings.database)
+    letters = ledger.dead_letters(job="retry-app")
+    ledger.close()
+    assert [(letter["source"], letter["ref"]) for letter in letters] == [("postgres", "public.app_jobs:3"), ("postgres", "public.app_jobs:4")]
+    assert "ValidationError" in letters[1]["error"]
+    assert result["alert"]["action"] == "trigger"
+    assert len(inbox.payloads("webhook")) == 1
+    assert inbox.payloads("webhook")[0]["action"] == "trigger" and inbox.payloads("webhook")[0]["details"]["dead_total"] == 2
+    # Nothing failed since: nothing to do, the alert resolves.
+    again = retry(host_settings, backend="postgres", conninfo=jobs_db, table=TABLE, **POLICY)
+    assert again["changed"] is False
+    assert again["alert"]["action"] == "resolve"
+    assert [alert["action"] for alert in inbox.payloads("webhook")] == ["trigger", "resolve"]
+
+
+def test_dead_set_over_the_cap_alerts_critical(jobs_db, host_settings, inbox):
+    with psycopg.connect(jobs_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO app_jobs (payload, state, tries) SELECT 'old' || g, 'dead', 9 FROM generate_series(1, 3) g")
+    result = retry(host_settings, backend="postgres", conninfo=jobs_db, table=TABLE, dead_cap=3, **POLICY)
+    assert result["dead_total"] == 5
+    assert result["alert"]["severity"] == "critical"
+    assert "more than the cap of 3" in inbox.payloads("webhook")[0]["summary"]
+
+
+def test_dead_letters_show_in_caretaker_status(jobs_db, caretaker_host):
+    caretaker_host.add_job("retry-app", kind="job_retry", args={"backend": "postgres", "conninfo": jobs_db, "table": TABLE, **POLICY})
+    code, report = caretaker_host.run("retry-app")
+    assert code == 0, report
+    status = caretaker_host.status()
+    refs = sorted(letter["ref"] for letter in status["dead_letters"] if letter["job"] == "retry-app")
+    assert refs == ["public.app_jobs:3", "public.app_jobs:4"]
+    assert states(jobs_db)["a"] == "queued"
+
+
+@pytest.mark.parametrize("column", ["id_column", "status_column", "attempts_column", "error_column", "run_at_column"])
+def test_job_table_missing_a_configured_column_changes_nothing(jobs_db, host_settings, column):
+    with pytest.raises(ConfigError) as raised:
+        retry(host_settings, backend="postgres", conninfo=jobs_db, table={**TABLE, column: "nope"}, **POLICY)
+    assert raised.value.field == f"table.{column}"
+    assert "column 'nope' does not exist in table public.app_jobs" in str(raised.value)
+    assert states(jobs_db)["a"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"table": {**TABLE, "name": "nope"}}, "table.name", "does not exist"),
+        ({"table": None}, "table", "is required when backend is postgres"),
+        ({"never_retry": ["(unclosed"]}, "never_retry[0]", "not a regular expression"),
+        ({"max_attempts": 0}, "max_attempts", "at least 1"),
+        ({"limit": 0}, "limit", "at least 1"),
+        ({"backoff": {"factor": 0.5}}, "backoff.factor", "at least 1"),
+    ],
+)
+def test_bad_input_changes_nothing(jobs_db, host_settings, change, field, message):
+    args = {"backend": "postgres", "conninfo": jobs_db, "table": TABLE, **POLICY, **change}
+    with pytest.raises(ConfigError) as raised:
+        retry(host_settings, **args)
+    assert raised.value.field == field
+    assert message in str(raised.value)
+    assert states(jobs_db)["a"] == "failed"
+
+
+@pytest.mark.parametrize("evil", ['app_jobs"; DROP TABLE app_jobs; --', "app_jobs' OR '1'='1"])
+@pytest.mark.parametrize("option", ["name", "schema", "status_column", "error_column"])
+def test_injection_through_names(jobs_db, host_settings, evil, option):
+    with pytest.raises(ConfigError, match="does not exist"):
+        retry(host_settings, backend="postgres", conninfo=jobs_db, table={**TABLE, option: evil}, **POLICY)
+    assert states(jobs_db)["a"] == "failed"
+
+
+@pytest.mark.parametrize("option", ["failed_status", "queued_status", "dead_status"])
+def test_injection_through_status_values_is_just_a_value(jobs_db, host_settings, option):
+    evil = "failed'; DROP TABLE app_jobs; --"
+    retry(host_settings, backend="postgres", conninfo=jobs_db, table={**TABLE, option: evil}, **POLICY)
+    with psycopg.connect(jobs_db) as conn:
+        values = {row[0] for row in conn.execute("SELECT state FROM app_jobs").fetchall()}
+    assert option == "failed_status" or evil in values  # written as data, the table is still there
+
+
+# --- RQ --------------------------------------------------------------------------
+
+
+def fail_jobs(redis_url, calls):
+    """Enqueue calls that raise and let a real rq worker fail them into the FailedJobRegistry."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(redis_url)
+    queue = Queue("default", connection=connection)
+    jobs = [queue.enqueue(function, *args) for function, args in calls]
+    SimpleWorker([queue], connection=connection).work(burst=True)
+    return connection, queue, jobs
+
+
+def test_rq_failed_jobs_are_scheduled_again_or_marked_dead(redis_db, host_settings):
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    connection, queue, (divide, parse) = fail_jobs(redis_db.url, [(operator.truediv, (1, 0)), (json.loads, ("not json",))])
+    assert queue.failed_job_registry.get_job_ids() != []
+    args = {"backend": "rq", "redis_url": redis_db.url, "max_attempts": 2, "never_retry": ["JSONDecodeError"]}
+
+    preview = retry(host_settings, check=True, **args)
+    assert [entry["ref"] for entry in preview["requeued"]] == [f"rq:default:{divide.id}"]
+    assert [entry["ref"] for entry in preview["dead"]] == [f"rq:default:{parse.id}"]
+    assert sorted(queue.failed_job_registry.get_job_ids()) == sorted([divide.id, parse.id])
+
+    started = dt.datetime.now(dt.UTC)
+    result = retry(host_settings, **args)
+    scheduled = ScheduledJobRegistry(queue=queue)
+    assert scheduled.get_job_ids() == [divide.id]
+    wait = (scheduled.get_scheduled_time(divide.id) - started).total_seconds()
+    assert 14 <= wait <= 26
+    assert queue.failed_job_registry.get_job_ids() == [parse.id]
+    assert Job.fetch(parse.id, connection=connection).meta["caretaker_dead"].startswith("error matches never_retry")
+    assert result["dead_total"] == 1
+
+    # The retry fails again: that was its last attempt, so it dies too.
+    scheduled.remove(divide.id)
+    queue.enqueue_job(Job.fetch(divide.id, connection=connection))
+    fail_jobs(redis_db.url, [])
+    result = retry(host_settings, **args)
+    assert [entry["ref"] for entry in result["dead"]] == [f"rq:default:{divide.id}"]
+    assert "used all 2 attempts" in result["dead"][0]["reason"]
+    assert result["dead_total"] == 2
+    ledger = Ledger(host_settings.database)
+    refs = [letter["ref"] for letter in ledger.dead_letters(job="retry-app")]
+    ledger.close()
+    assert refs == [f"rq:default:{parse.id}", f"rq:default:{divide.id}"]
+    # Dead jobs are left alone from now on.
+    assert retry(host_settings, **args)["changed"] is False
+
+
+def test_rq_requeued_job_runs_again_through_rqs_scheduler(redis_db, host_settings):
+    from rq import SimpleWorker
+    from rq.job import Job, JobStatus
+
+    connection, queue, (job,) = fail_jobs(redis_db.url, [(operator.truediv, (1, 0))])
+    retry(host_settings, backend="rq", redis_url=redis_db.url, backoff={"base": 0, "jitter": 0})
+    # A worker with the scheduler moves the due job back onto its queue and runs it.
+    SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=True)
+    again = Job.fetch(job.id, connection=connection)
+    assert again.get_status() == JobStatus.FAILED
+    assert again.meta["caretaker_attempts"] == 1
+    assert job.id in queue.failed_job_registry.get_job_ids()
+
+
+def test_rq_unreachable_redis_is_transient(host_settings):
+    from caretaker.errors import TransientError
+    from fixtures.pg_cluster import free_port
+
+    with pytest.raises(TransientError, match="cannot reach Redis"):
+        retry(host_settings, backend="rq", redis_url=f"redis://127.0.0.1:{free_port()}/0")
