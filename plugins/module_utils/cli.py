@@ -80,9 +80,9 @@ def _cmd_check(args, settings):
             raise CaretakerError(f"job {job.name} is a {job.kind} job, not a check ({', '.join(CHECK_KINDS)})")
         outcome = load_task(job.kind).run(job.args, Context(job=job.name, settings=settings, alerts=False))
     except CaretakerError as exc:
-        print(f"CARETAKER UNKNOWN - {exc.message}")
+        _out(f"CARETAKER UNKNOWN - {exc.message}")
         return 3
-    print(json.dumps(outcome, default=str) if args.json else nagios(outcome))
+    _out(json.dumps(outcome, default=str) if args.json else nagios(outcome))
     return outcome["exit_code"]
 
 
