@@ -68,7 +68,7 @@ def main():
             os.mkdir(top)
             build_tree(top)
         env = {**os.environ, "PYTHONPATH": str(ENGINE_PARENT)}
-        baseline, _ = timed(["find", trees["find"], "-type", "f", "-mtime", "+7", "-delete"])
+        baseline, _deleted = timed(["find", trees["find"], "-type", "f", "-mtime", "+7", "-delete"])
         measured, output = timed([sys.executable, "-c", CLEANUP, trees["caretaker"]], env=env)
         left = {name: count(top) for name, top in trees.items()}
     finally:

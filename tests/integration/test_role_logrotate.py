@@ -31,14 +31,16 @@ def test_rotates_compresses_next_cycle_and_runs_postrotate(tmp_path, ansible_pla
     logs = tmp_path / "app"
     logs.mkdir()
     # An application that reopens its log on SIGHUP and records that it did.
-    app = subprocess.Popen([sys.executable, "-c",
+    program = (
         "import signal, sys, time\n"
         f"marker = {str(tmp_path / 'reloaded')!r}\n"
         "def reopen(*_):\n"
         "    open(marker, 'a').write('reopened\\n')\n"
         "signal.signal(signal.SIGHUP, reopen)\n"
         "print('ready', flush=True)\n"
-        "while True: time.sleep(1)\n"], stdout=subprocess.PIPE, text=True)
+        "while True: time.sleep(1)\n"
+    )
+    app = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
     try:
         assert app.stdout.readline().strip() == "ready"
         entry = {"name": "app", "paths": [f"{logs}/*.log"], "rotate": 3, "create": "0640 root adm",
@@ -99,7 +101,7 @@ def test_undeclared_managed_files_are_removed_others_kept(tmp_path, ansible_play
     directory = tmp_path / "logrotate.d"
     directory.mkdir()
     (directory / "dpkg").write_text("/var/log/dpkg.log {\n  monthly\n}\n")
-    code, _ = converge(tmp_path, ansible_playbook, [{"name": "a", "paths": ["/x/a.log"]}, {"name": "b", "paths": ["/x/b.log"]}])
+    code, _output = converge(tmp_path, ansible_playbook, [{"name": "a", "paths": ["/x/a.log"]}, {"name": "b", "paths": ["/x/b.log"]}])
     assert code == 0 and sorted(os.listdir(directory)) == ["a", "b", "dpkg"]
     code, output = converge(tmp_path, ansible_playbook, [{"name": "a", "paths": ["/x/a.log"]}])
     assert code == 0 and changed(output) == 1
