@@ -99,8 +99,8 @@ def test_program_without_command_fails_naming_it_and_changes_nothing(tmp_path, a
     assert "QUEUE=\"mail\"" in (supervisord.conf_dir / "mailer.conf").read_text()
 
 
-def test_listener_installed_by_the_role_alerts_on_fatal(tmp_path, ansible_playbook, supervisord, caretaker_host, webhook_sink):
-    caretaker_host.write_settings(alert_routes={"sink": {"type": "webhook", "url": webhook_sink.url}}, default_routes=["sink"])
+def test_listener_installed_by_the_role_alerts_on_fatal(tmp_path, ansible_playbook, supervisord, caretaker_host, inbox):
+    caretaker_host.write_settings(alert_routes={"sink": {"type": "webhook", "url": inbox.url("webhook")}}, default_routes=["sink"])
     supervisord.start()
     programs = [{"name": "importer", "command": "/nonexistent/importer", "startretries": 1, "startsecs": 0}]
     code, output = converge(
@@ -109,5 +109,5 @@ def test_listener_installed_by_the_role_alerts_on_fatal(tmp_path, ansible_playbo
         supervisor_listener_engine_dir=str(ENGINE_PARENT), supervisor_listener_environment={"CARETAKER_ETC": str(caretaker_host.etc)},
     )
     assert code == 0, failures(output)
-    alert = webhook_sink.wait_for(lambda a: a["check"] == "supervisor:importer")[0]
+    alert = inbox.wait_for("webhook", lambda a: a["check"] == "supervisor:importer")[0]
     assert alert["action"] == "trigger" and alert["severity"] == "critical"

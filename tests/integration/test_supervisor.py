@@ -32,8 +32,8 @@ def add_listener(supervisord, caretaker_host, *extra):
     )
 
 
-def route_to(caretaker_host, webhook_sink):
-    caretaker_host.write_settings(alert_routes={"sink": {"type": "webhook", "url": webhook_sink.url}}, default_routes=["sink"])
+def route_to(caretaker_host, inbox):
+    caretaker_host.write_settings(alert_routes={"sink": {"type": "webhook", "url": inbox.url("webhook")}}, default_routes=["sink"])
 
 
 def test_info_reports_running_and_failed_programs(supervisord):
@@ -69,12 +69,12 @@ def test_sigkilled_worker_is_running_again_within_startsecs(supervisord):
     os.kill(again["pid"], 0)
 
 
-def test_fatal_program_alerts_then_resolves_when_it_runs(supervisord, caretaker_host, webhook_sink):
-    route_to(caretaker_host, webhook_sink)
+def test_fatal_program_alerts_then_resolves_when_it_runs(supervisord, caretaker_host, inbox):
+    route_to(caretaker_host, inbox)
     add_listener(supervisord, caretaker_host)
     supervisord.add_program("importer", "/nonexistent/bin/importer", startretries=1, startsecs=0, autostart="true")
     supervisord.start()
-    alert = webhook_sink.wait_for(lambda a: a["check"] == "supervisor:importer" and a["action"] == "trigger")[0]
+    alert = inbox.wait_for("webhook", lambda a: a["check"] == "supervisor:importer" and a["action"] == "trigger")[0]
     assert alert["severity"] == "critical" and "importer entered FATAL" in alert["summary"]
     assert alert["host"] == "testhost"
 
@@ -82,22 +82,22 @@ def test_fatal_program_alerts_then_resolves_when_it_runs(supervisord, caretaker_
     supervisord.ctl("reread")
     supervisord.ctl("update", "importer")
     supervisord.wait_for("importer", "RUNNING")
-    resolve = webhook_sink.wait_for(lambda a: a["check"] == "supervisor:importer" and a["action"] == "resolve")[0]
+    resolve = inbox.wait_for("webhook", lambda a: a["check"] == "supervisor:importer" and a["action"] == "resolve")[0]
     assert resolve["key"] == alert["key"]
 
 
-def test_crash_looping_program_alerts_once(supervisord, caretaker_host, webhook_sink):
-    route_to(caretaker_host, webhook_sink)
+def test_crash_looping_program_alerts_once(supervisord, caretaker_host, inbox):
+    route_to(caretaker_host, inbox)
     add_listener(supervisord, caretaker_host, "--exits", "3", "--window", "60")
     crasher = f"{sys.executable} -c 'import time; time.sleep(1.2); raise SystemExit(3)'"
     supervisord.add_program("flaky", crasher, startsecs=1, autorestart="unexpected", startretries=10)
     supervisord.start()
-    alerts = webhook_sink.wait_for(lambda a: a["key"] == "supervisor:flaky:exits", timeout=40)
+    alerts = inbox.wait_for("webhook", lambda a: a["key"] == "supervisor:flaky:exits", timeout=40)
     assert alerts[0]["severity"] == "warning" and "exited unexpectedly 3 times" in alerts[0]["summary"]
     assert alerts[0]["details"]["exits"] == 3
     supervisord.wait_for("flaky", "EXITED", timeout=10)  # a fourth exit happens ...
     supervisord.wait_for("flaky", "RUNNING", timeout=10)
-    assert len([a for a in webhook_sink.received if a["key"] == "supervisor:flaky:exits"]) == 1  # ... without a second alert
+    assert len([a for a in inbox.payloads("webhook") if a["key"] == "supervisor:flaky:exits"]) == 1  # ... without a second alert
 
 
 def test_module_reports_through_ansible(supervisord, ansible_module):
