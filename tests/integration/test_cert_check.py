@@ -147,7 +147,7 @@ def test_renewed_on_disk_but_not_served(pki, ca):
 
 def test_smtp_starttls_endpoint(pki, ca):
     from aiosmtpd.controller import Controller
-    from fixtures.smtp import free_port
+    from fixtures.ports import free_port
 
     inter, roots = ca
     cert, key = pki.leaf(inter, "mail.example.test", start=-80, lifetime=90)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from cryptography import x509
-from fixtures.pebble import free_port
+from fixtures.ports import free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 

@@ -233,7 +233,7 @@ def test_rq_requeued_job_runs_again_through_rqs_scheduler(redis_db, host_setting
 
 def test_rq_unreachable_redis_is_transient(host_settings):
     from caretaker.errors import TransientError
-    from fixtures.pg_cluster import free_port
+    from fixtures.ports import free_port
 
     with pytest.raises(TransientError, match="cannot reach Redis"):
         retry(host_settings, backend="rq", redis_url=f"redis://127.0.0.1:{free_port()}/0")
