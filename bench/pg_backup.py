@@ -30,11 +30,13 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / ".build" / "engine"))
 if not (ROOT / ".build" / "engine" / "caretaker").exists():
     (ROOT / ".build" / "engine").mkdir(parents=True, exist_ok=True)
     os.symlink(ROOT / "plugins" / "module_utils", ROOT / ".build" / "engine" / "caretaker")
 
+from backup_helpers import seed_s3_history  # noqa: E402
 from fixtures.postgres import start_cluster, stop_cluster  # noqa: E402
 from fixtures.s3 import start_moto  # noqa: E402
 
@@ -96,21 +98,6 @@ def generate(cluster, database, gib):
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
         rows = conn.execute("SELECT count(*) FROM events").fetchone()[0]
     return size, rows, time.monotonic() - started
-
-
-def seed_backups(s3, bucket, prefix, count):
-    """count backups one day apart as the engine lays them out (data + manifest each)."""
-    from caretaker import pg_backup
-
-    newest = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
-
-    def put(day):
-        backup_id = pg_backup.new_backup_id(newest - datetime.timedelta(days=day))
-        s3.put_object(Bucket=bucket, Key=f"{prefix}{backup_id}.dump.zst.age", Body=b"x")
-        s3.put_object(Bucket=bucket, Key=f"{prefix}{backup_id}.manifest.json", Body=b"{}")
-
-    with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        list(pool.map(put, range(count)))
 
 
 def run(gib, cluster, moto_port, work, report_restore, report_prune):
@@ -203,7 +190,8 @@ def run(gib, cluster, moto_port, work, report_restore, report_prune):
         emptied()
         count = 10_000
         started = time.monotonic()
-        seed_backups(s3, bucket, f"{database}/", count)
+        newest = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+        seed_s3_history(s3, bucket, f"{database}/", [newest - datetime.timedelta(days=day) for day in range(count)])
         print(f"prune: seeded {count:,} backups in {time.monotonic() - started:.0f} s", flush=True)
         (etc / "jobs" / "prune.yml").write_text(json.dumps({"kind": "backup_prune", "timeout": 7200,
                                                             "args": {"database": database, **store, "keep_last": 7, "keep_daily": 7,
@@ -211,7 +199,7 @@ def run(gib, cluster, moto_port, work, report_restore, report_prune):
         pruned = measure([*cli, "prune", "--json"], env=caretaker_env)
         prune_result = json.loads(pruned[3])["result"]
         deleted = len(prune_result["delete"])
-        seed_requests = deleted + -(-2 * count // 1000)
+        seed_requests = deleted + -(-count // 1000)
         print(f"prune of {count:,} backups: deleted {deleted:,}, kept {len(prune_result['keep'])}, {prune_result['requests']} S3 requests"
               f" in {pruned[0]:.1f} s (goal <= 12; one request per deleted object, as the seed's loop does: {seed_requests:,})")
         outcome["prune"] = {"backups": count, "deleted": deleted, "requests": prune_result["requests"], "seconds": pruned[0],

@@ -87,9 +87,9 @@ options:
   part_size_mb:
     description:
       - Size of each multipart upload part in MiB (5 to 5120); all parts but the last have this size.
-      - Memory use is about two parts.
+      - Memory use is about three parts; the default allows objects up to 78 GiB (10,000 parts).
     type: int
-    default: 16
+    default: 8
   max_attempts:
     description: Attempts of each S3 request (500, 503 SlowDown, resets and timeouts are retried).
     type: int

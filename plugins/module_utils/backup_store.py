@@ -3,18 +3,25 @@
 
 Both stores write a backup's bytes so that they appear whole or not at all: S3 through a
 multipart upload that only CompleteMultipartUpload makes visible, a directory through a
-temporary name that is fsynced and renamed. Small objects (manifests, drill results) are
-written the same way. What a killed run leaves behind (an open multipart upload, a
-.partial file) is listed by incomplete() and removed by the next run.
+temporary name that is fsynced and renamed. A small JSON document (the catalog) is
+changed by update_json(): read, change, write back only if nobody wrote in between
+(S3 conditional writes; a lock file in a directory). What a killed run leaves behind (an
+open multipart upload, a .partial file) is removed by discard() once the caller knows
+the key was abandoned.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import datetime
+import fcntl
+import io
+import json
 import os
 import queue
+import random
 import threading
+import time
 
 from .errors import CaretakerError, ConfigError, TransientError
 
@@ -35,7 +42,7 @@ STORE_SPEC = {
     "secret_key": {"type": "str", "no_log": True},
     "session_token": {"type": "str", "no_log": True},
     "addressing_style": {"type": "str", "choices": ["auto", "path", "virtual"], "default": "auto"},
-    "part_size_mb": {"type": "int", "default": 16},
+    "part_size_mb": {"type": "int", "default": 8},
     "max_attempts": {"type": "int", "default": 5},
     "read_timeout": {"type": "float", "default": 60.0},
 }
@@ -56,10 +63,6 @@ def open_store(args: dict):
             raise ConfigError(f"must be between 5 and 5120 (S3's part size limits), got {args['part_size_mb']}", field="part_size_mb")
         return S3Store(args, prefix)
     return LocalStore(args["directory"], prefix)
-
-
-def _utc(timestamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
 # ---------------------------------------------------------------------------- local
@@ -92,7 +95,7 @@ class LocalStore:
     def open_writer(self, key):
         return _LocalWriter(self._path(key))
 
-    def put_small(self, key, data: bytes):
+    def _put(self, key, data: bytes):
         writer = self.open_writer(key)
         try:
             writer.write(data)
@@ -101,12 +104,27 @@ class LocalStore:
             writer.abort()
             raise
 
-    def get_small(self, key) -> bytes:
+    def get_json(self, key):
+        """The JSON document at key, or None when there is none."""
         try:
             with open(self._path(key), "rb") as handle:
-                return handle.read()
+                return json.loads(handle.read())
         except FileNotFoundError:
-            raise CaretakerError(f"{self._path(key)} does not exist") from None
+            return None
+
+    def update_json(self, key, change):
+        """Apply change(document or None) under a lock; it returns the new document, or None to write nothing."""
+        path = self._path(key)
+        directory, name = os.path.split(path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with open(os.path.join(directory, f".{name}.lock"), "a", opener=_private) as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            document = self.get_json(key)
+            changed = change(document)
+            if changed is None:
+                return document
+            self._put(key, _dump_json(changed))
+            return changed
 
     def open_reader(self, key):
         try:
@@ -114,43 +132,23 @@ class LocalStore:
         except FileNotFoundError:
             raise CaretakerError(f"{self._path(key)} does not exist") from None
 
-    def list(self, prefix):
-        """(key, size, modified) of every object under prefix (a directory here)."""
-        directory = self._path(prefix)
-        found = []
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            return found
-        for entry in entries:
-            if entry.is_file() and not entry.name.startswith("."):
-                stat = entry.stat()
-                found.append((prefix + entry.name, stat.st_size, _utc(stat.st_mtime)))
-        return found
-
     def delete(self, keys):
         for key in keys:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path(key))
             self.requests += 1
 
-    def incomplete(self, prefix):
-        """Partial files a killed run left: (key, handle, started)."""
-        directory = self._path(prefix)
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            return []
-        return [
-            (prefix + entry.name, entry.path, _utc(entry.stat().st_mtime))
-            for entry in entries
-            if entry.name.startswith(".") and entry.name.endswith(".partial")
-        ]
-
-    def abort_incomplete(self, items):
-        for _key, path, _started in items:
+    def discard(self, keys):
+        """Remove what runs that never finished left under these keys: the file and its .partial."""
+        for key in keys:
+            directory, name = os.path.split(self._path(key))
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+                os.unlink(os.path.join(directory, f".{name}.partial"))
+        self.delete(keys)
+
+
+def _private(path, flags):
+    return os.open(path, flags, 0o600)
 
 
 class _LocalWriter:
@@ -189,20 +187,35 @@ class _LocalWriter:
 # ---------------------------------------------------------------------------- S3
 
 
+def _dump_json(document) -> bytes:
+    return json.dumps(document, indent=1, sort_keys=True).encode()
+
+
 def _boto_errors():
     from botocore.exceptions import BotoCoreError, ClientError
 
     return (BotoCoreError, ClientError)
 
 
-def _s3_error(exc, what):
-    """A boto error -> TransientError (network, 5xx, throttling) or CaretakerError."""
-    from botocore.exceptions import ClientError
+def _error_code(exc):
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
+
+def _s3_error(exc, what):
+    """A boto error -> ConfigError (no bucket, refused credentials), TransientError (network, 5xx,
+    throttling) or CaretakerError."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return ConfigError("no S3 credentials: set access_key/secret_key or configure the boto3 credential chain", field="access_key")
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = _error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         message = f"{what}: {code or status} {exc.response.get('Error', {}).get('Message', '')}".strip()
+        if code == "NoSuchBucket":
+            return ConfigError(f"{what}: the bucket does not exist", field="bucket")
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return ConfigError(f"{what}: access denied ({code}): check the credentials", field="access_key")
         if status >= 500 or code in ("SlowDown", "RequestTimeout", "Throttling"):
             return TransientError(message)
         return CaretakerError(message)
@@ -279,33 +292,42 @@ class S3Store:
     def open_writer(self, key):
         return _MultipartWriter(self, key)
 
-    def put_small(self, key, data: bytes):
+    def _get_json_tagged(self, key):
         try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", **self._extra())
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            return json.loads(answer["Body"].read()), answer["ETag"]
         except _boto_errors() as exc:
-            raise _s3_error(exc, f"cannot write {self.describe(key)}") from None
-
-    def get_small(self, key) -> bytes:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except _boto_errors() as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == "NoSuchKey":
+                return None, None
             raise _s3_error(exc, f"cannot read {self.describe(key)}") from None
+
+    def get_json(self, key):
+        """The JSON document at key, or None when there is none."""
+        return self._get_json_tagged(key)[0]
+
+    def update_json(self, key, change, attempts=8):
+        """Apply change(document or None) and write the result only if the object is still the one read
+        (If-Match, or If-None-Match for a new one): a concurrent writer makes us read and apply again."""
+        for attempt in range(attempts):
+            document, etag = self._get_json_tagged(key)
+            changed = change(document)
+            if changed is None:
+                return document
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=_dump_json(changed), ContentType="application/json", **condition, **self._extra())
+                return changed
+            except _boto_errors() as exc:
+                if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise _s3_error(exc, f"cannot write {self.describe(key)}") from None
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # noqa: S311 - not crypto
+        raise TransientError(f"{self.describe(key)} kept changing while this run tried to update it ({attempts} attempts)")
 
     def open_reader(self, key):
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
         except _boto_errors() as exc:
             raise _s3_error(exc, f"cannot read {self.describe(key)}") from None
-
-    def list(self, prefix):
-        found = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
-                for item in page.get("Contents", []):
-                    found.append((item["Key"], item["Size"], item["LastModified"]))
-        except _boto_errors() as exc:
-            raise _s3_error(exc, f"cannot list {self.describe(prefix)}") from None
-        return found
 
     def delete(self, keys):
         keys = list(keys)
@@ -319,33 +341,30 @@ class S3Store:
                 first = answer["Errors"][0]
                 raise CaretakerError(f"S3 refused to delete {len(answer['Errors'])} keys, first {first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
-    def incomplete(self, prefix):
-        found = []
-        try:
-            for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix):
-                for upload in page.get("Uploads", []):
-                    found.append((upload["Key"], upload["UploadId"], upload["Initiated"]))
-        except _boto_errors() as exc:
-            raise _s3_error(exc, f"cannot list incomplete uploads in {self.describe(prefix)}") from None
-        return found
-
-    def abort_incomplete(self, items):
-        for key, upload_id, _started in items:
+    def discard(self, keys):
+        """Abort the multipart uploads runs that never finished left open under these keys, then delete the keys."""
+        for key in keys:
             try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key).get("Uploads", [])
+                for upload in uploads:
+                    if upload["Key"] == key:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
             except _boto_errors() as exc:
                 raise _s3_error(exc, f"cannot abort the incomplete upload of {self.describe(key)}") from None
+        self.delete(keys)
 
 
 class _MultipartWriter:
     """Cuts the stream into parts of exactly part_size bytes (the last may be shorter) and
-    uploads them from a thread, one part in flight, so memory stays near two parts."""
+    uploads them from a thread, one part in flight and one waiting, so memory stays near
+    three parts: each part is joined once from the chunks written and never copied again."""
 
     def __init__(self, store, key):
         self.store = store
         self.key = key
         self.client = store.client
-        self.buffer = bytearray()
+        self.chunks = collections.deque()
+        self.buffered = 0
         self.parts = []
         self.sent = 0
         self.error = None
@@ -367,10 +386,11 @@ class _MultipartWriter:
             if self.error is not None:
                 continue
             try:
-                answer = self.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data)
+                answer = self.client.upload_part(Bucket=self.store.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=io.BytesIO(data))
                 self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
             except Exception as exc:  # noqa: BLE001 - any failure is reported to the writer thread on its next call
                 self.error = _s3_error(exc, f"cannot upload part {number} of {self.store.describe(self.key)}")
+            del item, data
 
     def _raise_if_failed(self):
         if self.error is not None:
@@ -383,18 +403,29 @@ class _MultipartWriter:
         self.sent += 1
         self.queue.put((self.sent, data))
 
+    def _take(self, size):
+        """Exactly size bytes (or all that is buffered, if less) off the front of the chunks."""
+        taken, length = [], 0
+        while self.chunks and length < size:
+            chunk = self.chunks.popleft()
+            if length + len(chunk) > size:
+                cut = size - length
+                self.chunks.appendleft(chunk[cut:])
+                chunk = chunk[:cut]
+            taken.append(chunk)
+            length += len(chunk)
+        self.buffered -= length
+        return b"".join(taken)
+
     def write(self, data):
-        self.buffer += data
-        size = self.store.part_size
-        while len(self.buffer) >= size:
-            part = bytes(self.buffer[:size])
-            del self.buffer[:size]
-            self._send(part)
+        self.chunks.append(bytes(data))
+        self.buffered += len(data)
+        while self.buffered >= self.store.part_size:
+            self._send(self._take(self.store.part_size))
 
     def commit(self):
-        if self.buffer or not self.sent:
-            self._send(bytes(self.buffer))
-            self.buffer = bytearray()
+        if self.buffered or not self.sent:
+            self._send(self._take(self.buffered))
         self.queue.put(None)
         self.thread.join()
         self._raise_if_failed()

@@ -185,7 +185,8 @@ def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_
             try:
                 task.check(values["args"])
             except ConfigError as exc:
-                raise ConfigError(exc.reason, field=exc.field, source=source) from None
+                field = exc.field if not exc.field or exc.field.startswith("args.") else f"args.{exc.field}"
+                raise ConfigError(exc.reason, field=field, source=source) from None
     if values["timeout"] <= 0:
         raise ConfigError("must be a positive number of seconds", field="timeout", source=source)
     if values["retry"]["attempts"] < 1:

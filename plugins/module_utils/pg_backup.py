@@ -3,12 +3,17 @@
 
 A backup streams `pg_dump -Fc -Z0` through zstd and, when recipients are set, age
 encryption, into a store (backup_store), with no temporary file. Row counts come from the
-same snapshot as the dump (pg_export_snapshot + pg_dump --snapshot). The manifest is
-written last: a backup exists only when its manifest does. Layout under the prefix:
+same snapshot as the dump (pg_export_snapshot + pg_dump --snapshot). Layout under the prefix:
 
-    <prefix><database>/<id>.dump.zst[.age]   the stored bytes
-    <prefix><database>/<id>.manifest.json    written last
-    <prefix><database>/<id>.drill.json       the last restore drill of that backup
+    <prefix><database>/<id>.dump.zst[.age]   the stored bytes: the only object per backup
+    <prefix><database>/catalog.json          every backup's manifest and last drill
+
+The manifest goes into the catalog last: a backup exists only when its manifest does.
+One catalog instead of an object per manifest lets prune read every manifest in one
+request and delete 1,000 backups per request. The catalog also names what must go:
+`pending` the runs under way (any left when the next run starts were killed),
+`abandoned` and `deleted` keys whose bytes are still to be removed; every change to the
+catalog removes those first, so nothing a failed run or a failed delete left stays behind.
 
 Restores read the stored bytes twice: first to check size, sha256 and that the identity
 opens the age header, and only then to feed pg_restore, so a damaged backup or a wrong key
@@ -17,9 +22,9 @@ never touches the target database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -38,6 +43,7 @@ from .version import VERSION
 
 READ_SIZE = 1024 * 1024
 MANIFEST_FORMAT = 1
+CATALOG_FORMAT = 2
 ID_PATTERN = re.compile(r"^(\d{8}T\d{9})Z-[0-9a-f]{6}$")  # UTC to the millisecond, then random
 
 PG_SPEC = {
@@ -57,7 +63,7 @@ BACKUP_SPEC = {
     **POLICY_SPEC,
     "recipients": {"type": "list", "elements": "str", "default": []},
     "compression_level": {"type": "int", "default": 3},
-    "compression_threads": {"type": "int", "default": -1},
+    "compression_threads": {"type": "int", "default": 0},
     "prune": {"type": "bool", "default": True},
 }
 
@@ -101,7 +107,7 @@ def backup_time(backup_id: str) -> datetime.datetime:
 
 
 class Catalog:
-    """The backups of one database in one store, read from a listing of its prefix."""
+    """The backups of one database in one store: the catalog document and the keys it names."""
 
     def __init__(self, store, database: str):
         if not database or "/" in database or database.startswith("."):
@@ -109,44 +115,54 @@ class Catalog:
         self.store = store
         self.database = database
         self.prefix = f"{store.prefix}{database}/"
+        self.key = f"{self.prefix}catalog.json"
 
     def data_key(self, backup_id, encrypted):
         return f"{self.prefix}{backup_id}.dump.zst" + (".age" if encrypted else "")
 
-    def manifest_key(self, backup_id):
-        return f"{self.prefix}{backup_id}.manifest.json"
+    def _complete(self, document):
+        document = document or {}
+        if document.get("format", CATALOG_FORMAT) != CATALOG_FORMAT:
+            raise CaretakerError(f"{self.store.describe(self.key)} has format {document['format']}; this caretaker reads format {CATALOG_FORMAT}")
+        return {"format": CATALOG_FORMAT, "database": self.database, "backups": {}, "pending": {}, "abandoned": [], "deleted": [], **document}
 
-    def drill_key(self, backup_id):
-        return f"{self.prefix}{backup_id}.drill.json"
+    def read(self):
+        return self._complete(self.store.get_json(self.key))
 
-    def scan(self):
-        """{id: {kind: (key, size, modified)}} for every object that follows the layout."""
-        found = {}
-        for key, size, modified in self.store.list(self.prefix):
-            name = key[len(self.prefix) :]
-            backup_id, _dot, suffix = name.partition(".")
-            if not ID_PATTERN.match(backup_id):
-                continue
-            kind = {"manifest.json": "manifest", "drill.json": "drill", "dump.zst": "data", "dump.zst.age": "data"}.get(suffix)
-            if kind:
-                found.setdefault(backup_id, {})[kind] = (key, size, modified)
+    def update(self, change):
+        """Apply change(document) -> bool (whether it changed anything), after removing the leftovers
+        the catalog names. May run more than once when another writer got in between."""
+
+        def apply(document):
+            document = self._complete(document)
+            cleared = self._remove_leftovers(document)
+            return document if change(document) or cleared else None
+
+        return self._complete(self.store.update_json(self.key, apply))
+
+    def _remove_leftovers(self, document):
+        live = {manifest["key"] for manifest in document["backups"].values()}
+        abandoned = [key for key in document["abandoned"] if key not in live and key.startswith(self.prefix)]
+        deleted = [key for key in document["deleted"] if key not in live and key.startswith(self.prefix)]
+        if abandoned:
+            self.store.discard(abandoned)
+        if deleted:
+            self.store.delete(deleted)
+        found = bool(document["abandoned"] or document["deleted"])
+        document["abandoned"], document["deleted"] = [], []
         return found
 
-    def backup_ids(self, scan=None):
-        """Ids of complete backups (those with a manifest), oldest first."""
-        scan = self.scan() if scan is None else scan
-        return sorted(backup_id for backup_id, objects in scan.items() if "manifest" in objects)
+    def remove_now(self, document):
+        """Remove the keys this run's own change just named; what fails stays named for the next change."""
+        self._remove_leftovers({**document, "abandoned": list(document["abandoned"]), "deleted": list(document["deleted"])})
 
-    def manifest(self, backup_id):
-        return json.loads(self.store.get_small(self.manifest_key(backup_id)))
+    @staticmethod
+    def ids(document):
+        """Ids of complete backups, oldest first."""
+        return sorted(document["backups"])
 
-    def drill(self, backup_id, scan):
-        if "drill" not in scan.get(backup_id, {}):
-            return None
-        return json.loads(self.store.get_small(self.drill_key(backup_id)))
-
-    def resolve(self, wanted: str, field="backup"):
-        ids = self.backup_ids()
+    def resolve(self, document, wanted: str, field="backup"):
+        ids = self.ids(document)
         if not ids:
             raise ConfigError(f"there is no backup of {self.database!r} in {self.store.describe(self.prefix)}", field="database")
         if wanted in (None, "", "latest"):
@@ -154,6 +170,10 @@ class Catalog:
         if wanted not in ids:
             raise ConfigError(f"no backup {wanted!r} of {self.database!r} in {self.store.describe(self.prefix)}; newest is {ids[-1]}", field=field)
         return wanted
+
+
+def manifest_of(entry):
+    return {key: value for key, value in entry.items() if key != "drill"}
 
 
 # ---------------------------------------------------------------------- PostgreSQL
@@ -305,9 +325,7 @@ def _record_drill_in_ledger(ctx, record):
     os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
     db = sqlite3.connect(settings.database, timeout=30, isolation_level=None)
     try:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT)"
-        )
+        db.execute("CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT)")
         db.execute(
             "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)",
             (record["database"], record["backup_id"], int(record["ok"]), record["restore_seconds"], record["checked_at"], record.get("error")),
@@ -319,13 +337,20 @@ def _record_drill_in_ledger(ctx, record):
 # ------------------------------------------------------------------------- backup
 
 
-def _backup(args, ctx):
+def _check_backup(args):
+    """Everything about a backup job that can be wrong without contacting anything; also run
+    by `caretaker validate`, so a bad key or policy is refused when the job is installed."""
     recipients = [age.parse_recipient(text, field=f"recipients[{index}]") for index, text in enumerate(args["recipients"])]
     _check_compression(args)
     if args["prune"]:
         check_policy(args)
-    store = open_store(args)
-    catalog = Catalog(store, args["database"])
+    catalog = Catalog(open_store(args), args["database"])
+    return recipients, catalog
+
+
+def _backup(args, ctx):
+    recipients, catalog = _check_backup(args)
+    store = catalog.store
     store.check(create=not ctx.check_mode)
     conn = connect(args, autocommit=True)
     try:
@@ -335,27 +360,94 @@ def _backup(args, ctx):
         planned = {"database": args["database"], "destination": store.describe(catalog.prefix), "encrypted": bool(recipients)}
         if ctx.check_mode:
             return {"changed": True, **planned}
-        stale = store.incomplete(catalog.prefix)
-        if stale:
-            store.abort_incomplete(stale)
-            ctx.log("aborted_incomplete", keys=[item[0] for item in stale])
-        result = _dump(args, ctx, conn, store, catalog, recipients, server_version)
+        result = _dump(args, ctx, conn, catalog, recipients, server_version)
     finally:
         conn.close()
-    _write_metric(ctx, f"caretaker_backup_{_safe(args['database'])}.prom", "caretaker_backup_last_success_timestamp_seconds",
-                  "Unix time the newest backup of the database finished.", args["database"], time.time())
-    result["aborted_incomplete"] = len(stale)
+    _write_metric(
+        ctx,
+        f"caretaker_backup_{_safe(args['database'])}.prom",
+        "caretaker_backup_last_success_timestamp_seconds",
+        "Unix time the newest backup of the database finished.",
+        args["database"],
+        time.time(),
+    )
     if args["prune"]:
         result["prune"] = _prune(args, ctx)
     return result
 
 
-def _dump(args, ctx, conn, store, catalog, recipients, server_version):
-    import zstandard
+def _begin(catalog, ctx, backup_id, data_key, started):
+    """Name this run in the catalog as pending. Runs still pending hold no lock any more (this run
+    holds it), so they were killed: their keys are abandoned and removed."""
+    left = {}
 
+    def begin(document):
+        left.update(document["pending"])
+        document["abandoned"] += [entry["key"] for entry in document["pending"].values()]
+        document["pending"] = {backup_id: {"key": data_key, "started": _iso(started), "host": _host(ctx)}}
+        return True
+
+    catalog.remove_now(catalog.update(begin))
+    if left:
+        ctx.log("abandoned_runs_removed", keys=[entry["key"] for entry in left.values()])
+    return len(left)
+
+
+def _commit(catalog, manifest):
+    def commit(document):
+        document["pending"].pop(manifest["id"], None)
+        document["backups"][manifest["id"]] = manifest
+        return True
+
+    catalog.update(commit)
+
+
+def _forget(catalog, backup_id, data_key):
+    """After a failed run: its key is abandoned now rather than at the next run (best effort)."""
+
+    def forget(document):
+        if document["pending"].pop(backup_id, None) is None:
+            return False
+        document["abandoned"].append(data_key)
+        return True
+
+    with contextlib.suppress(CaretakerError):
+        catalog.remove_now(catalog.update(forget))
+
+
+def _host(ctx):
+    return (ctx.settings.host if getattr(ctx, "settings", None) else "") or socket.gethostname()
+
+
+def _dump(args, ctx, conn, catalog, recipients, server_version):
     started = _now()
     backup_id = new_backup_id(started)
     data_key = catalog.data_key(backup_id, bool(recipients))
+    abandoned = _begin(catalog, ctx, backup_id, data_key, started)
+    try:
+        manifest = _stream_dump(args, ctx, conn, catalog.store, recipients, server_version, backup_id, data_key, started)
+        # Written last: until the manifest is in the catalog, the backup does not exist.
+        _commit(catalog, manifest)
+    except Exception:
+        _forget(catalog, backup_id, data_key)
+        raise
+    seconds = round((_parse_iso(manifest["finished"]) - started).total_seconds(), 3)
+    ctx.log("backup_done", backup_id=backup_id, size=manifest["size"], seconds=seconds)
+    return {
+        "changed": True,
+        "backup_id": backup_id,
+        "key": data_key,
+        "size": manifest["size"],
+        "sha256": manifest["sha256"],
+        "tables": len(manifest["tables"]),
+        "seconds": seconds,
+        "abandoned_runs_removed": abandoned,
+    }
+
+
+def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, data_key, started):
+    import zstandard
+
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
     pg_dump = pg_program(args, "pg_dump", server_version)
@@ -372,7 +464,7 @@ def _dump(args, ctx, conn, store, catalog, recipients, server_version):
         writer = store.open_writer(data_key)
         sink = _HashingSink(writer)
         stage = age.Encryptor(recipients, sink) if recipients else sink
-        compressor = zstandard.ZstdCompressor(level=args["compression_level"], threads=args["compression_threads"]).compressobj()
+        compressor = zstandard.ZstdCompressor(level=args["compression_level"], threads=args["compression_threads"], write_checksum=True).compressobj()
         while True:
             chunk = proc.stdout.read(READ_SIZE)
             if not chunk:
@@ -394,15 +486,14 @@ def _dump(args, ctx, conn, store, catalog, recipients, server_version):
         raise
     finally:
         conn.execute("ROLLBACK")
-    finished = _now()
-    manifest = {
+    return {
         "format": MANIFEST_FORMAT,
         "id": backup_id,
         "database": args["database"],
-        "host": (ctx.settings.host if getattr(ctx, "settings", None) else "") or socket.gethostname(),
+        "host": _host(ctx),
         "server_version": server_version,
         "started": _iso(started),
-        "finished": _iso(finished),
+        "finished": _iso(_now()),
         "key": data_key,
         "size": sink.size,
         "sha256": sink.sha256.hexdigest(),
@@ -412,11 +503,6 @@ def _dump(args, ctx, conn, store, catalog, recipients, server_version):
         "caretaker_version": VERSION,
         "tables": tables,
     }
-    # Written last: until this put succeeds, the backup does not exist.
-    store.put_small(catalog.manifest_key(backup_id), json.dumps(manifest, indent=2, sort_keys=True).encode())
-    ctx.log("backup_done", backup_id=backup_id, size=sink.size, seconds=round((finished - started).total_seconds(), 3))
-    return {"changed": True, "backup_id": backup_id, "key": data_key, "size": sink.size, "sha256": manifest["sha256"],
-            "tables": len(tables), "seconds": round((finished - started).total_seconds(), 3)}
 
 
 # ------------------------------------------------------------------------ restore
@@ -450,11 +536,14 @@ def _identities(args, manifest):
     return age.parse_identities(text)
 
 
-def _open_checked(reader, manifest, identities):
-    hashing = _HashingReader(reader)
-    if identities is not None:
-        return hashing, age.Decryptor(hashing.read, identities).chunks()
-    return hashing, iter(lambda: hashing.read(READ_SIZE), b"")
+def _damage(manifest, hashing):
+    """An error when what was read differs from what the manifest recorded, else None."""
+    if hashing.size == manifest["size"] and hashing.sha256.hexdigest() == manifest["sha256"]:
+        return None
+    return CaretakerError(
+        f"backup {manifest['id']} is damaged: stored {hashing.size} bytes with sha256 {hashing.sha256.hexdigest()},"
+        f" the manifest says {manifest['size']} bytes with sha256 {manifest['sha256']}"
+    )
 
 
 def verify_stored(store, manifest, identities):
@@ -467,14 +556,14 @@ def verify_stored(store, manifest, identities):
         hashing.drain()
     finally:
         reader.close()
-    if hashing.size != manifest["size"] or hashing.sha256.hexdigest() != manifest["sha256"]:
-        raise CaretakerError(
-            f"backup {manifest['id']} is damaged: stored {hashing.size} bytes with sha256 {hashing.sha256.hexdigest()},"
-            f" the manifest says {manifest['size']} bytes with sha256 {manifest['sha256']}; nothing was restored"
-        )
+    damage = _damage(manifest, hashing)
+    if damage:
+        raise CaretakerError(f"{damage.message}; nothing was restored")
 
 
 def _stream_restore(args, store, manifest, identities, dbname, server_version):
+    """Feed the backup to pg_restore in one pass, checking size and sha256 as it goes by: a
+    damaged backup is reported as damaged even when decryption or pg_restore fails first."""
     import zstandard
 
     pg_restore = pg_program(args, "pg_restore", server_version)
@@ -487,23 +576,31 @@ def _stream_restore(args, store, manifest, identities, dbname, server_version):
         reader.close()
         raise CaretakerError(f"cannot run {pg_restore}: {exc.strerror}") from None
     stderr = _Drain(proc.stderr)
+    hashing = _HashingReader(reader)
     try:
-        hashing, chunks = _open_checked(reader, manifest, identities)
-        decompressor = zstandard.ZstdDecompressor().decompressobj()
         try:
-            for chunk in chunks:
-                data = decompressor.decompress(chunk)
-                if data:
-                    proc.stdin.write(data)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        except zstandard.ZstdError as exc:
-            raise CaretakerError(f"backup {manifest['id']} does not decompress: {exc}") from None
-        if proc.wait() != 0:
-            raise CaretakerError(f"pg_restore exited with status {proc.returncode}: {stderr.text()[-2000:]}")
-        if hashing.sha256.hexdigest() != manifest["sha256"]:
-            raise CaretakerError(f"backup {manifest['id']} changed while it was restored")
+            chunks = age.Decryptor(hashing.read, identities).chunks() if identities is not None else iter(lambda: hashing.read(READ_SIZE), b"")
+            decompressor = zstandard.ZstdDecompressor().decompressobj()
+            try:
+                for chunk in chunks:
+                    data = decompressor.decompress(chunk)
+                    if data:
+                        proc.stdin.write(data)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            except zstandard.ZstdError as exc:
+                raise CaretakerError(f"backup {manifest['id']} does not decompress: {exc}") from None
+            if proc.wait() != 0:
+                raise CaretakerError(f"pg_restore exited with status {proc.returncode}: {stderr.text()[-2000:]}")
+        except CaretakerError as exc:
+            _stop(proc)
+            hashing.drain()
+            raise (_damage(manifest, hashing) or exc) from None
+        hashing.drain()
+        damage = _damage(manifest, hashing)
+        if damage:
+            raise damage
     except BaseException:
         _stop(proc)
         raise
@@ -540,9 +637,9 @@ def restore_into(args, store, manifest, identities, conn, dbname):
 def _restore(args, ctx):
     store = open_store(args)
     catalog = Catalog(store, args["database"])
-    store.check(create=False)
-    backup_id = catalog.resolve(args["backup"])
-    manifest = catalog.manifest(backup_id)
+    document = catalog.read()
+    backup_id = catalog.resolve(document, args["backup"])
+    manifest = manifest_of(document["backups"][backup_id])
     identities = _identities(args, manifest)
     target = args["target"]
     conn = connect(args, dbname="postgres", autocommit=True)
@@ -574,9 +671,9 @@ def _restore(args, ctx):
 def _drill(args, ctx):
     store = open_store(args)
     catalog = Catalog(store, args["database"])
-    store.check(create=False)
-    backup_id = catalog.resolve("latest")
-    manifest = catalog.manifest(backup_id)
+    document = catalog.read()
+    backup_id = catalog.resolve(document, "latest")
+    manifest = manifest_of(document["backups"][backup_id])
     identities = _identities(args, manifest)
     scratch = f"caretaker_drill_{secrets.token_hex(6)}"
     if ctx.check_mode:
@@ -586,7 +683,8 @@ def _drill(args, ctx):
     try:
         started = time.monotonic()
         try:
-            verify_stored(store, manifest, identities)
+            # One pass: the scratch database is the drill's own, so the checksum is checked as the
+            # bytes stream into it rather than in a pass of its own first, as a restore does.
             restore_into(args, store, manifest, identities, conn, scratch)
             record["restore_seconds"] = round(time.monotonic() - started, 3)
             with connect(args, dbname=scratch) as scratch_conn:
@@ -606,15 +704,31 @@ def _drill(args, ctx):
         conn.close()
     record["checked_at"] = _iso(_now())
     record["tables"] = len(manifest["tables"])
-    store.put_small(catalog.drill_key(backup_id), json.dumps(record, indent=2, sort_keys=True).encode())
+    _record_drill(catalog, record)
     _record_drill_in_ledger(ctx, record)
     ctx.log("drill", **record)
     if not record["ok"]:
         raise CaretakerError(f"restore drill of {args['database']} backup {backup_id} failed: {record['error']}", details={"drill": record})
-    _write_metric(ctx, f"caretaker_backup_verified_{_safe(args['database'])}.prom", "caretaker_backup_last_verified_timestamp_seconds",
-                  "Unix time the newest backup that passed a restore drill was taken.", args["database"],
-                  _parse_iso(manifest["finished"]).timestamp())
+    _write_metric(
+        ctx,
+        f"caretaker_backup_verified_{_safe(args['database'])}.prom",
+        "caretaker_backup_last_verified_timestamp_seconds",
+        "Unix time the newest backup that passed a restore drill was taken.",
+        args["database"],
+        _parse_iso(manifest["finished"]).timestamp(),
+    )
     return {"changed": True, "drill": record}
+
+
+def _record_drill(catalog, record):
+    def note(document):
+        entry = document["backups"].get(record["backup_id"])
+        if entry is None:  # pruned while the drill ran
+            return False
+        entry["drill"] = record
+        return True
+
+    catalog.update(note)
 
 
 # -------------------------------------------------------------------------- prune
@@ -624,46 +738,31 @@ def _prune(args, ctx):
     check_policy(args)
     store = open_store(args)
     catalog = Catalog(store, args["database"])
-    store.check(create=False)
     now = _now()
     stale_before = now - datetime.timedelta(hours=args["stale_upload_hours"])
-    scan = catalog.scan()
-    complete = catalog.backup_ids(scan)
-    backups = [Backup(backup_id, backup_time(backup_id), "drill" in scan[backup_id] and _drill_ok(catalog, backup_id, scan)) for backup_id in complete]
-    decided = plan(backups, args, now)
-    orphans = sorted(
-        objects["data"][0]
-        for backup_id, objects in scan.items()
-        if "manifest" not in objects and "data" in objects and objects["data"][2] < stale_before
-    )
-    incomplete = [item for item in store.incomplete(catalog.prefix) if item[2] < stale_before]
-    manifests = [catalog.manifest_key(backup_id) for backup_id in decided.delete]
-    rest = [scan[backup_id][kind][0] for backup_id in decided.delete for kind in ("data", "drill") if kind in scan[backup_id]] + orphans
-    rest += [objects["drill"][0] for objects in scan.values() if "manifest" not in objects and "drill" in objects and objects["drill"][2] < stale_before]
-    outside = [key for key in manifests + rest if not key.startswith(catalog.prefix)]
-    if outside:
-        raise CaretakerError(f"refusing to delete keys outside {catalog.prefix}: {outside[:3]}")
-    result = {
-        "changed": bool(manifests or rest or incomplete),
-        "keep": decided.keep,
-        "delete": decided.delete,
-        "orphans": orphans,
-        "incomplete": [item[0] for item in incomplete],
-    }
-    if ctx.check_mode or not result["changed"]:
+    result = {}
+
+    def decide(document):
+        backups = [Backup(backup_id, backup_time(backup_id), bool((entry.get("drill") or {}).get("ok"))) for backup_id, entry in document["backups"].items()]
+        decided = plan(backups, args, now)
+        stale = sorted(backup_id for backup_id, entry in document["pending"].items() if _parse_iso(entry["started"]) < stale_before)
+        result.update(keep=decided.keep, delete=decided.delete, abandoned=[document["pending"][backup_id]["key"] for backup_id in stale])
+        result["changed"] = bool(decided.delete or stale)
+        if ctx.check_mode:
+            return False
+        # Out of the catalog first: a backup stops existing before its bytes go.
+        document["deleted"] += [document["backups"].pop(backup_id)["key"] for backup_id in decided.delete]
+        document["abandoned"] += [document["pending"].pop(backup_id)["key"] for backup_id in stale]
+        return result["changed"]
+
+    if ctx.check_mode:
+        decide(catalog.read())
         return result
-    # Manifests go first: a backup stops existing before its bytes do.
-    store.delete(manifests)
-    store.delete(rest)
-    store.abort_incomplete(incomplete)
+    catalog.remove_now(catalog.update(decide))
     result["requests"] = store.requests
-    ctx.log("pruned", deleted=len(decided.delete), kept=len(decided.keep), requests=result["requests"])
+    if result["changed"]:
+        ctx.log("pruned", deleted=len(result["delete"]), kept=len(result["keep"]), abandoned=len(result["abandoned"]), requests=store.requests)
     return result
-
-
-def _drill_ok(catalog, backup_id, scan):
-    record = catalog.drill(backup_id, scan)
-    return bool(record and record.get("ok"))
 
 
 # --------------------------------------------------------------------------- info
@@ -672,12 +771,12 @@ def _drill_ok(catalog, backup_id, scan):
 def _info(args, ctx):
     store = open_store(args)
     catalog = Catalog(store, args["database"])
-    store.check(create=False)
-    scan = catalog.scan()
-    ids = catalog.backup_ids(scan)
+    document = catalog.read()
+    ids = catalog.ids(document)
     if args.get("backup"):
-        ids = [catalog.resolve(args["backup"])]
-    backups = [{"id": backup_id, "manifest": catalog.manifest(backup_id), "drill": catalog.drill(backup_id, scan)} for backup_id in ids]
+        ids = [catalog.resolve(document, args["backup"])]
+    entries = document["backups"]
+    backups = [{"id": backup_id, "manifest": manifest_of(entries[backup_id]), "drill": entries[backup_id].get("drill")} for backup_id in ids]
     verified = [entry for entry in backups if entry["drill"] and entry["drill"].get("ok")]
     return {
         "changed": False,
@@ -686,11 +785,11 @@ def _info(args, ctx):
         "backups": backups,
         "latest": backups[-1]["id"] if backups else None,
         "latest_verified": verified[-1]["id"] if verified else None,
-        "incomplete": [item[0] for item in store.incomplete(catalog.prefix)],
+        "pending": sorted(entry["key"] for entry in document["pending"].values()),
     }
 
 
-PG_BACKUP = Task(name="pg_backup", argument_spec=BACKUP_SPEC, run=_backup)
+PG_BACKUP = Task(name="pg_backup", argument_spec=BACKUP_SPEC, run=_backup, check=_check_backup)
 PG_RESTORE = Task(name="pg_restore", argument_spec=RESTORE_SPEC, run=_restore)
 PG_RESTORE_DRILL = Task(name="pg_restore_drill", argument_spec=DRILL_SPEC, run=_drill)
 BACKUP_PRUNE = Task(name="backup_prune", argument_spec=PRUNE_SPEC, run=_prune)

@@ -60,8 +60,8 @@ latest_verified:
   description: Id of the newest backup that passed a restore drill, or null.
   returned: always
   type: str
-incomplete:
-  description: Keys of incomplete uploads in the folder.
+pending:
+  description: Data keys of backup runs under way, or killed and not yet cleaned (the next backup or prune removes them).
   returned: always
   type: list
   elements: str

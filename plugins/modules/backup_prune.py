@@ -12,8 +12,10 @@ description:
   - Keeps backups by O(keep_last) and daily, weekly, monthly and yearly tiers, bounded by O(max_age_days).
   - Never deletes the newest backup, nor the newest backup that passed a restore drill, never keeps fewer than
     O(min_keep), and never touches a key outside the database's folder under O(prefix).
-  - Deletes manifests first (a backup stops existing before its bytes go), in batches of 1,000 keys per request, and
-    removes incomplete uploads and data without a manifest older than O(stale_upload_hours).
+  - Takes the deleted backups out of the folder's catalog first (a backup stops existing before its bytes go), then
+    deletes their data in batches of 1,000 keys per request. Pruning 10,000 backups in S3 takes 12 requests.
+  - Runs still named pending in the catalog after O(stale_upload_hours) (killed, and not followed by another backup)
+    are abandoned, their incomplete uploads aborted and their data removed.
   - In check mode returns the exact plan.
 author:
   - caretaker.ops developers (@caretaker-ops)
@@ -59,19 +61,14 @@ delete:
   returned: always
   type: list
   elements: str
-orphans:
-  description: Stored data without a manifest, older than O(stale_upload_hours), removed.
-  returned: always
-  type: list
-  elements: str
-incomplete:
-  description: Keys of incomplete uploads removed.
+abandoned:
+  description: Data keys of runs that never finished, older than O(stale_upload_hours); their uploads are aborted and data removed.
   returned: always
   type: list
   elements: str
 requests:
   description: Store requests the whole prune took (S3 requests including retries, or files removed).
-  returned: when something was deleted, not in check mode
+  returned: not in check mode
   type: int
 """
 

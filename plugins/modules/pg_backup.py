@@ -11,8 +11,10 @@ version_added: 0.1.0
 description:
   - Streams C(pg_dump --format=custom --compress=0) through zstd and, when O(recipients) are set, age encryption
     to X25519 public keys, into an S3 bucket (multipart upload) or a local directory. No temporary file is written.
-  - A manifest is written last with the sha256 of the stored bytes and per-table row counts taken in the same
-    snapshot as the dump. A backup without a manifest does not exist; a failed run leaves none and aborts its upload.
+  - Each backup is one object, C(PREFIX/DATABASE/ID.dump.zst[.age]). Its manifest (sha256 of the stored bytes,
+    per-table row counts taken in the same snapshot as the dump, versions, times) is added last to the folder's
+    C(catalog.json), with a conditional write. A backup without a manifest does not exist. A failed run leaves
+    none and aborts its upload. A killed run is named pending in the catalog, and the next run removes what it left.
   - Prunes the database's backups after a successful backup when O(prune=true).
   - The same engine runs as the C(pg_backup) job kind of C(caretaker run).
   - Needs the Python packages psycopg, zstandard, cryptography, and boto3 for S3, on the host.
@@ -49,9 +51,12 @@ options:
     type: int
     default: 3
   compression_threads:
-    description: zstd worker threads; C(-1) one per CPU, C(0) none.
+    description:
+      - zstd worker threads; C(0) compresses in the backup's own thread, C(-1) starts one per CPU.
+      - Worker threads cost about 50 MiB of memory each and gain little on hosts with few CPUs, where pg_dump and
+        the server share them.
     type: int
-    default: -1
+    default: 0
   prune:
     description: Apply the retention policy after a successful backup.
     type: bool
@@ -106,8 +111,8 @@ seconds:
   description: Wall time of the dump and upload.
   returned: success, not in check mode
   type: float
-aborted_incomplete:
-  description: Incomplete uploads of earlier, killed runs that this run removed.
+abandoned_runs_removed:
+  description: Earlier runs that were killed before they finished, whose incomplete uploads and data this run removed.
   returned: success, not in check mode
   type: int
 prune:

@@ -1,6 +1,8 @@
 """Shared steps of the backup tests: run an engine task as the job runner would."""
 
+import concurrent.futures
 import hashlib
+import json
 
 from caretaker import argspec, pg_backup, tasks
 
@@ -32,3 +34,30 @@ def table_fingerprint(postgres, database):
 
 def without(params, *names):
     return {key: value for key, value in params.items() if key not in names}
+
+
+def local_catalog(folder):
+    """The catalog a local store keeps in folder (the database's directory)."""
+    return json.loads((folder / "catalog.json").read_text())
+
+
+def s3_catalog(client, bucket, prefix):
+    return json.loads(client.get_object(Bucket=bucket, Key=f"{prefix}catalog.json")["Body"].read())
+
+
+def seed_s3_history(client, bucket, prefix, moments, drills=None, pending=None):
+    """Backups taken at moments, laid out as the engine lays them out: a data object each and
+    their manifests in the catalog. drills: {index: ok}; pending: {key: started datetime}."""
+    backups = {}
+    for moment in moments:
+        backup_id = pg_backup.new_backup_id(moment)
+        backups[backup_id] = {"id": backup_id, "key": f"{prefix}{backup_id}.dump.zst"}
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda entry: client.put_object(Bucket=bucket, Key=entry["key"], Body=b"x"), backups.values()))
+    ids = sorted(backups)
+    for index, ok in (drills or {}).items():
+        backups[ids[index]]["drill"] = {"ok": ok}
+    runs = {f"run{number}": {"key": key, "started": pg_backup._iso(started)} for number, (key, started) in enumerate((pending or {}).items())}
+    catalog = {"format": pg_backup.CATALOG_FORMAT, "backups": backups, "pending": runs, "abandoned": [], "deleted": []}
+    client.put_object(Bucket=bucket, Key=f"{prefix}catalog.json", Body=json.dumps(catalog).encode())
+    return ids

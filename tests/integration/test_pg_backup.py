@@ -1,11 +1,10 @@
 """Backups against a real PostgreSQL 15 and moto's S3 server: round trips and the age tool."""
 
-import json
 import subprocess
 
 import pytest
 import zstandard
-from backup_helpers import backup, restore, run_task, table_fingerprint
+from backup_helpers import backup, local_catalog, restore, run_task, s3_catalog, table_fingerprint
 from caretaker import age, pg_backup
 from caretaker.errors import CaretakerError, ConfigError
 
@@ -24,11 +23,13 @@ def test_local_backup_restores_the_same_rows(postgres, pg_database, tmp_path):
     result = backup(postgres.args(pg_database, **store))
     assert result["changed"] and result["tables"] == 3
     folder = tmp_path / "backups" / pg_database
-    manifest = json.loads((folder / f"{result['backup_id']}.manifest.json").read_text())
+    catalog = local_catalog(folder)
+    assert catalog["pending"] == {} and list(catalog["backups"]) == [result["backup_id"]]
+    manifest = catalog["backups"][result["backup_id"]]
     assert manifest["tables"] == {"billing.Invoices": 7000, "public.empty_table": 0, "public.users": 3000}
     assert manifest["size"] == (folder / f"{result['backup_id']}.dump.zst").stat().st_size
     assert manifest["server_version"] // 10000 == 15 and manifest["encryption"] is None
-    assert not [path for path in folder.iterdir() if path.name.startswith(".")]
+    assert sorted(path.name for path in folder.iterdir()) == [".catalog.json.lock", f"{result['backup_id']}.dump.zst", "catalog.json"]
 
     target = pg_database + "_copy"
     restored = restore(postgres.args(pg_database, target=target, **store))
@@ -51,7 +52,7 @@ def test_s3_encrypted_backup_decrypts_with_the_age_tool(postgres, pg_database, s
     assert dump.startswith(b"PGDMP")
     listing = subprocess.run(["pg_restore", "--list"], input=dump, capture_output=True, check=True).stdout.decode()
     assert "TABLE DATA public users" in listing and "TABLE DATA billing Invoices" in listing
-    manifest = json.loads(s3.client().get_object(Bucket=bucket, Key=f"nightly/{pg_database}/{result['backup_id']}.manifest.json")["Body"].read())
+    manifest = s3_catalog(s3.client(), bucket, f"nightly/{pg_database}/")["backups"][result["backup_id"]]
     assert manifest["encryption"] == {"format": "age", "recipients": [recipient]}
     assert s3.uploads(bucket) == []
 
@@ -107,6 +108,14 @@ def test_flipped_byte_is_refused_before_the_target_is_touched(postgres, pg_datab
     with pytest.raises(CaretakerError, match="damaged"):
         restore({**params, "target": pg_database + "_x", "identity_file": str(identity_file)})
     assert postgres.databases() == before
+    # the drill checks as it restores into its own scratch database: it fails, says why, drops the scratch
+    drill_params = {key: value for key, value in params.items() if key in pg_backup.DRILL_SPEC}
+    with pytest.raises(CaretakerError, match=f"backup {result['backup_id']} is damaged") as failed:
+        run_task(pg_backup.PG_RESTORE_DRILL, {**drill_params, "identity_file": str(identity_file)})
+    assert failed.value.details["drill"]["ok"] is False
+    assert postgres.databases() == before
+    info = run_task(pg_backup.BACKUP_INFO, {"database": pg_database, **s3.args(bucket)})
+    assert info["latest_verified"] is None and info["backups"][0]["drill"]["ok"] is False
 
 
 def test_wrong_identity_is_refused_before_the_target_is_touched(postgres, pg_database, tmp_path, keypair):

@@ -5,7 +5,7 @@ import json
 import math
 import sqlite3
 
-from backup_helpers import backup, run_task
+from backup_helpers import backup, local_catalog, run_task, s3_catalog, seed_s3_history
 from caretaker import pg_backup
 
 
@@ -22,9 +22,10 @@ def test_drill_restores_compares_and_records(postgres, pg_database, tmp_path, ca
     drill = report["result"]["drill"]
     assert drill["ok"] and drill["backup_id"] == backup_id and drill["tables"] == 3 and drill["restore_seconds"] > 0
     assert postgres.databases() == before, "the scratch database must be dropped"
-    stored = json.loads((tmp_path / "backups" / pg_database / f"{backup_id}.drill.json").read_text())
-    assert stored["ok"] is True
-    manifest = json.loads((tmp_path / "backups" / pg_database / f"{backup_id}.manifest.json").read_text())
+    folder = tmp_path / "backups" / pg_database
+    catalog = local_catalog(folder)
+    assert catalog["backups"][backup_id]["drill"]["ok"] is True
+    manifest = catalog["backups"][backup_id]
     finished = datetime.datetime.fromisoformat(manifest["finished"].replace("Z", "+00:00")).timestamp()
     metric = (caretaker_host.metrics / f"caretaker_backup_verified_{pg_database}.prom").read_text()
     assert f'caretaker_backup_last_verified_timestamp_seconds{{database="{pg_database}"}} {float(finished)!r}' in metric
@@ -35,62 +36,55 @@ def test_drill_restores_compares_and_records(postgres, pg_database, tmp_path, ca
 
     # A manifest that disagrees with what restores: the drill fails, says why, and cleans up.
     manifest["tables"]["public.users"] = 2999
-    (tmp_path / "backups" / pg_database / f"{backup_id}.manifest.json").write_text(json.dumps(manifest))
+    (folder / "catalog.json").write_text(json.dumps(catalog))
     code, report = caretaker_host.run("drill")
     assert code == 1 and "row counts differ from the manifest in 1 tables" in report["error"]
-    stored = json.loads((tmp_path / "backups" / pg_database / f"{backup_id}.drill.json").read_text())
+    stored = local_catalog(folder)["backups"][backup_id]["drill"]
     assert stored["ok"] is False and stored["mismatches"] == {"public.users": {"manifest": 2999, "restored": 3000}}
     assert postgres.databases() == before
     assert caretaker_host.status()["jobs"]
-
-
-def seed_history(client, bucket, prefix, count, newest):
-    """count backups, one a day back from newest, as the engine lays them out."""
-    ids = []
-    for day in range(count):
-        moment = newest - datetime.timedelta(days=day, minutes=day % 7)
-        backup_id = pg_backup.new_backup_id(moment)
-        client.put_object(Bucket=bucket, Key=f"{prefix}{backup_id}.dump.zst", Body=b"x")
-        client.put_object(Bucket=bucket, Key=f"{prefix}{backup_id}.manifest.json", Body=json.dumps({"id": backup_id}).encode())
-        ids.append(backup_id)
-    return sorted(ids)
 
 
 def test_prune_plans_exactly_and_deletes_in_batches_inside_its_prefix(s3):
     bucket = s3.create_bucket()
     client = s3.client()
     newest = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
-    ids = seed_history(client, bucket, "site/app/", 1300, newest)
-    # the newest backup that passed a drill is old; it must survive
+    crashed = "site/app/20200101T000000000Z-abcdef.dump.zst"
+    # the newest backup that passed a drill is old (index 100); it must survive; a failed drill protects nothing
+    ids = seed_s3_history(client, bucket, "site/app/", [newest - datetime.timedelta(days=day, minutes=day % 7) for day in range(1300)],
+                          drills={100: True, -2: False}, pending={crashed: newest - datetime.timedelta(days=3)})
     verified = ids[100]
-    client.put_object(Bucket=bucket, Key=f"site/app/{verified}.drill.json", Body=json.dumps({"ok": True}).encode())
-    failed = ids[-2]
-    client.put_object(Bucket=bucket, Key=f"site/app/{failed}.drill.json", Body=json.dumps({"ok": False}).encode())
-    bystanders = [f"site/app-old/{ids[0]}.manifest.json", f"site/{ids[0]}.manifest.json", f"other/app/{ids[0]}.dump.zst", "site/app/notes.txt"]
+    bystanders = [f"site/app-old/{ids[0]}.dump.zst", f"site/{ids[0]}.dump.zst", f"other/app/{ids[0]}.dump.zst", "site/app/notes.txt"]
     for key in bystanders:
         client.put_object(Bucket=bucket, Key=key, Body=b"keep me")
-    stale = client.create_multipart_upload(Bucket=bucket, Key=f"site/app/{ids[-1]}-crashed.dump.zst")["UploadId"]
+    stale = client.create_multipart_upload(Bucket=bucket, Key=crashed)["UploadId"]
     elsewhere = client.create_multipart_upload(Bucket=bucket, Key="other/app/x.dump.zst")["UploadId"]
 
     params = {"database": "app", "prefix": "site", "keep_last": 5, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 12,
-              "keep_yearly": 0, "stale_upload_hours": 0, **s3.args(bucket)}
+              "keep_yearly": 0, "stale_upload_hours": 24, **s3.args(bucket)}
+    s3.proxy.reset()
     planned = run_task(pg_backup.BACKUP_PRUNE, params, check_mode=True)
-    assert planned["changed"] and s3.keys(bucket, "site/app/").count(f"site/app/{ids[0]}.dump.zst") == 1
+    assert [method for method, _path in s3.proxy.requests] == ["GET"], "check mode reads the catalog and nothing else"
+    assert planned["changed"] and f"site/app/{ids[0]}.dump.zst" in s3.keys(bucket, "site/app/")
     assert planned["keep"][verified] == ["newest_verified"]
     assert "newest" in planned["keep"][ids[-1]]
     assert len(planned["keep"]) == 5 + 12 + 1 - 1  # the newest month's pick is one of the last five
-    assert planned["incomplete"] == [f"site/app/{ids[-1]}-crashed.dump.zst"]
+    assert planned["abandoned"] == [crashed]
 
     s3.proxy.reset()
     done = run_task(pg_backup.BACKUP_PRUNE, params)
     assert done["delete"] == planned["delete"] and done["keep"] == planned["keep"]
     deleted = len(done["delete"])
     batches = [path for method, path in s3.proxy.requests if method == "POST" and path.endswith("?delete")]
-    assert len(batches) == math.ceil(deleted / 1000) + math.ceil((deleted + 1) / 1000)
+    # the deleted backups in batches of 1,000, and the crashed run's key (after aborting its upload)
+    assert len(batches) == math.ceil(deleted / 1000) + 1
+    assert done["requests"] == len(s3.proxy.requests) == 2 + len(batches) + 2  # catalog GET and PUT; list and abort the upload
     remaining = s3.keys(bucket)
     for key in bystanders:
         assert key in remaining
-    assert {key.split("/")[-1].split(".")[0] for key in remaining if key.startswith("site/app/") and key.endswith(".manifest.json")} == set(planned["keep"])
+    assert {key.split("/")[-1].split(".")[0] for key in remaining if key.startswith("site/app/") and key.endswith(".dump.zst")} == set(planned["keep"])
+    catalog = s3_catalog(client, bucket, "site/app/")
+    assert sorted(catalog["backups"]) == sorted(planned["keep"]) and catalog["pending"] == {}
     uploads = {upload["UploadId"] for upload in s3.uploads(bucket)}
     assert stale not in uploads and elsewhere in uploads
 

@@ -26,8 +26,17 @@ def uploads_started(proxy):
     return [path for method, path in proxy.requests if method == "POST" and path.endswith("?uploads")]
 
 
+def catalogs(s3, bucket):
+    return {key: json.loads(s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()) for key in s3.keys(bucket) if key.endswith("catalog.json")}
+
+
 def manifests(s3, bucket):
-    return [key for key in s3.keys(bucket) if key.endswith(".manifest.json")]
+    """Every manifest in the bucket's catalogs: the backups that exist."""
+    return [manifest for catalog in catalogs(s3, bucket).values() for manifest in catalog["backups"].values()]
+
+
+def data_keys(s3, bucket):
+    return [key for key in s3.keys(bucket) if ".dump." in key]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +69,7 @@ def test_pg_dump_dying_mid_stream_leaves_no_backup(postgres, big_database, s3):
         backup(postgres.args(big_database, prune=False, read_timeout=10, **s3.args(bucket)))
     killer.join()
     assert terminated, "the test never caught pg_dump mid-stream"
-    assert manifests(s3, bucket) == [] and s3.keys(bucket) == []
+    assert manifests(s3, bucket) == [] and data_keys(s3, bucket) == []
     assert s3.uploads(bucket) == []
 
 
@@ -70,7 +79,7 @@ def test_transient_s3_errors_are_retried_to_a_true_success(postgres, big_databas
         s3.proxy.inject("503", method="PUT", match="partNumber=2$", times=2),
         s3.proxy.inject("reset", method="PUT", match="partNumber=1$"),
         s3.proxy.inject("500", method="POST", match="uploadId=", times=1),
-        s3.proxy.inject("500", method="PUT", match=r"\.manifest\.json$", times=1),
+        s3.proxy.inject("500", method="PUT", match=r"catalog\.json$", skip=1, times=1),
     ]
     params = postgres.args(big_database, prune=False, **s3.args(bucket))
     result = backup(params)
@@ -79,8 +88,7 @@ def test_transient_s3_errors_are_retried_to_a_true_success(postgres, big_databas
     target = big_database + "_retried"
     restore({**params, "target": target})
     with postgres.connect(target) as conn:
-        assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == json.loads(
-            s3.client().get_object(Bucket=bucket, Key=manifests(s3, bucket)[0])["Body"].read())["tables"]["public.blobs"]
+        assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == manifests(s3, bucket)[0]["tables"]["public.blobs"]
     assert result["size"] > 10 * 1024 * 1024
 
 
@@ -91,7 +99,7 @@ def test_transient_s3_errors_are_retried_to_a_true_success(postgres, big_databas
         ({"action": "reset", "method": "PUT", "match": "partNumber=", "skip": 1, "times": 0}, "part"),
         ({"action": "stall", "method": "PUT", "match": "partNumber=1$", "times": 0, "stall_seconds": 3}, "part"),
         ({"action": "503", "method": "POST", "match": "uploadId=", "times": 0}, "complete"),
-        ({"action": "500", "method": "PUT", "match": ".manifest.json", "times": 0}, "manifest"),
+        ({"action": "500", "method": "PUT", "match": "catalog.json", "skip": 1, "times": 0}, "manifest"),
     ],
 )
 def test_s3_failing_for_good_fails_the_run_without_a_manifest(postgres, big_database, s3, fault, where):
@@ -106,11 +114,14 @@ def test_s3_failing_for_good_fails_the_run_without_a_manifest(postgres, big_data
     info = run_task(pg_backup.BACKUP_INFO, {"database": big_database, **s3.args(bucket)})
     assert info["backups"] == []
     if where == "manifest":
-        # the bytes are stored but without a manifest they are no backup; prune removes them once stale
-        assert len(s3.keys(bucket)) == 1
+        # the bytes are stored but without a manifest they are no backup: the catalog still names the
+        # run as pending (S3 refused that change too), and the run is removed once stale
+        assert len(data_keys(s3, bucket)) == 1 and info["pending"] == data_keys(s3, bucket)
         s3.proxy.reset()
         pruned = run_task(pg_backup.BACKUP_PRUNE, {"database": big_database, "stale_upload_hours": 0, **s3.args(bucket)})
-        assert len(pruned["orphans"]) == 1 and s3.keys(bucket) == []
+        assert pruned["abandoned"] == info["pending"] and data_keys(s3, bucket) == []
+    else:
+        assert data_keys(s3, bucket) == [] and info["pending"] == []
 
 
 def test_sigkill_at_random_points_never_leaves_a_false_backup(postgres, s3, caretaker_host):
@@ -139,20 +150,19 @@ def test_sigkill_at_random_points_never_leaves_a_false_backup(postgres, s3, care
     assert code == 0, report
     assert s3.uploads(bucket) == [], "the next run must clean incomplete uploads"
     store = open_store(argspec.validate(pg_backup.INFO_SPEC, {"database": database, **s3.args(bucket)}))
-    catalog = pg_backup.Catalog(store, database)
-    listed = catalog.backup_ids()
-    assert len(listed) >= 2
-    data_keys = {key for key in s3.keys(bucket) if ".dump." in key}
+    document = pg_backup.Catalog(store, database).read()
+    listed = pg_backup.Catalog.ids(document)
+    assert len(listed) >= 2 and document["pending"] == {}
+    # every stored object belongs to a listed backup: nothing a killed run wrote is left
+    assert sorted(data_keys(s3, bucket)) == sorted(document["backups"][backup_id]["key"] for backup_id in listed)
     for backup_id in listed:
-        manifest = catalog.manifest(backup_id)
-        assert manifest["key"] in data_keys
-        pg_backup.verify_stored(store, manifest, None)
+        pg_backup.verify_stored(store, pg_backup.manifest_of(document["backups"][backup_id]), None)
     # every listed backup restores; restoring them all takes long, so restore the oldest and newest fully
     for backup_id in (listed[0], listed[-1]):
         target = f"{database}_{backup_id[-6:]}"
         restore({**args, "backup": backup_id, "target": target})
         with postgres.connect(target) as conn:
-            assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == catalog.manifest(backup_id)["tables"]["public.blobs"]
+            assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == document["backups"][backup_id]["tables"]["public.blobs"]
 
 
 def test_concurrent_backup_of_the_same_database_is_refused(postgres, pg_database, s3, caretaker_host):
@@ -200,7 +210,11 @@ def test_bad_input_fails_clearly_before_any_upload(postgres, pg_database, s3, ch
 
 def test_bad_input_through_the_cli_exits_2_and_names_the_field(postgres, pg_database, tmp_path, caretaker_host):
     recipient = age.generate_identity()[1]
-    caretaker_host.add_job("backup", kind="pg_backup", args=postgres.args(pg_database, directory=str(tmp_path / "b"), recipients=[recipient[:-1] + "x"]))
-    code, report = caretaker_host.run("backup")
-    assert code == 2 and "recipients[0]" in report["error"] and "not an age X25519 recipient" in report["error"]
+    bad_key = recipient[:-1] + "x"
+    job_file = caretaker_host.add_job("backup", kind="pg_backup", args=postgres.args(pg_database, directory=str(tmp_path / "b"), recipients=[bad_key]))
+    # refused when the job file is read, before anything runs, and by `caretaker validate`, which
+    # the jobs role runs on each job file before installing it
+    for proc in (caretaker_host.cli("run", "backup"), caretaker_host.cli("validate", str(job_file))):
+        assert proc.returncode == 2, proc
+        assert f"args.recipients[0]: {bad_key!r} is not an age X25519 recipient" in proc.stderr
     assert not (tmp_path / "b").exists()
