@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo fleet: three systemd containers, playbooks/site.yml applied to them, one
-# maintenance cycle (every job run once with `caretaker run`) and `caretaker status` of each.
+# The demo fleet: three systemd containers, demo/prepare.yml (an application database on
+# the database host), playbooks/site.yml applied to them, one maintenance cycle (every job
+# run once with `caretaker run`, in name order: the backup before its drill) and
+# `caretaker status` of each.
 # Usage: demo.sh up | clean        (make demo / make demo-clean; the images must exist)
 set -euo pipefail
 
@@ -28,6 +30,7 @@ up() {
         podman exec "$host" systemctl is-system-running --wait >/dev/null || true
     done
 
+    ansible-playbook -i "$inventory" "$repo/demo/prepare.yml"
     ansible-playbook -i "$inventory" "$repo/playbooks/site.yml"
 
     failed=()
