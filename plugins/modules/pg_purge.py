@@ -9,9 +9,14 @@ module: pg_purge
 short_description: Delete (and optionally archive) PostgreSQL rows older than a cutoff, in short batches
 version_added: 0.1.0
 description:
-  - Deletes the rows of each table whose time column is older than a cutoff, in batches of
-    O(tables[].batch_size) rows, each batch its own short transaction with its own
-    C(lock_timeout) and C(statement_timeout), so vacuum, replicas and other writers keep going.
+  - Deletes the rows of each table whose time column is older than a cutoff, in batches of at
+    most O(tables[].batch_size) rows sized to take about O(tables[].batch_seconds), each batch
+    its own short transaction with C(lock_timeout) and C(statement_timeout), so vacuum,
+    replicas and other writers keep going.
+  - Each batch finds its last row in cursor order and deletes the range up to it through the
+    time column's index, the way a single C(DELETE) would. The purge's session commits with
+    C(synchronous_commit=off): a crash may lose the last batches' deletes, and a later run
+    deletes those rows again.
   - Batches follow the time column's index in (time column, primary key) order, or
     (time column, C(ctid)) when the table has no primary key, from a keyset cursor kept in the
     host's caretaker ledger. A run stopped by its O(tables[].budget) continues from the cursor,
@@ -86,9 +91,18 @@ options:
             description: The value (or list of values), passed to PostgreSQL as a parameter, never as SQL.
             type: raw
       batch_size:
-        description: Rows per batch (transaction).
+        description:
+          - Most rows per batch. Batches start at 1000 rows (or this, if smaller) and grow or shrink
+            towards O(tables[].batch_seconds) per batch, never above this.
         type: int
-        default: 10000
+        default: 50000
+      batch_seconds:
+        description:
+          - Target duration of one batch, in seconds; the batch size adapts to it, so the time any
+            row lock is held stays near it whatever the rows cost to delete.
+          - C(0) keeps every batch at O(tables[].batch_size) rows.
+        type: float
+        default: 0.5
       pause:
         description: Seconds to sleep between batches, to give replicas or a busy disk room.
         type: float

@@ -106,6 +106,16 @@ def test_budget_stops_a_run_and_the_next_run_resumes_at_the_cursor(db, tmp_path)
     assert purge(db, tmp_path, [table])["tables"][0]["resumed"] is False
 
 
+def test_batches_grow_towards_the_cap_and_stop_at_the_first_short_one(db, tmp_path):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("INSERT INTO events (created_at, kind) SELECT now() - interval '20 days' + g * interval '1 ms', 'bulk' FROM generate_series(1, 4700) g")
+    table = {**EVENTS, "batch_size": 3000}
+    adaptive = purge(db, tmp_path, [table], job="adaptive")
+    assert adaptive["rows_deleted"] == OLD + 4700
+    assert adaptive["batches"] == 3  # 1000, then 3000 (the cap), then the last 1000
+    assert scalar(db, "SELECT count(*) FROM events") == NEW
+
+
 def test_table_without_primary_key_is_batched_on_ctid(db, tmp_path):
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("CREATE TABLE logs AS SELECT created_at, body FROM events")
