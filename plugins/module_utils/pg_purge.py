@@ -23,8 +23,7 @@ import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from . import metrics, pg
-from .archive import LocalArchive, zstd_writer
+from . import backup_store, metrics, pg
 from .errors import CaretakerError, ConfigError, TransientError
 from .tasks import Task
 
@@ -75,9 +74,14 @@ TABLE_OPTIONS = {
     "missing_index": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
 }
 
+# Where archives go: the backup store's options, with no default directory (archives are
+# not backups; an operator names the place).
+ARCHIVE_OPTIONS = {**backup_store.STORE_SPEC, "directory": {"type": "path"}}
+
 ARGUMENT_SPEC = {
     "conninfo": pg.CONNINFO_OPTION,
     "tables": {"type": "list", "elements": "dict", "required": True, "options": TABLE_OPTIONS},
+    "archive": {"type": "dict", "options": ARCHIVE_OPTIONS},
     "archive_dir": {"type": "path"},
     "archive_level": {"type": "int", "default": 3},
 }
@@ -208,6 +212,7 @@ class Purge:
         self.now = now or dt.datetime.now(dt.UTC)
         self.job = ctx.job or "pg_purge"
         self.run_token = (ctx.run_id or uuid.uuid4().hex)[:12]
+        self.store = None
 
     # checks -----------------------------------------------------------------
     def plan(self, conn):
@@ -218,12 +223,34 @@ class Purge:
             prefix = f"tables[{index}]"
             _check_numbers(options, prefix)
             cutoff = parse_cutoff(options["older_than"], self.now, f"{prefix}.older_than")
-            if options["archive"] and not self.args["archive_dir"]:
-                raise ConfigError(f"{prefix}.archive is true, so archive_dir must name a directory", field="archive_dir")
+            if options["archive"] and not (self.args["archive_dir"] or self.args["archive"]):
+                raise ConfigError(f"{prefix}.archive is true, so archive (or archive_dir) must say where archives go", field="archive")
             plans.append(self._plan_table(conn, index, options, cutoff))
         for plan in plans:
             self._explain(conn, plan)
+        if any(plan.options["archive"] for plan in plans):
+            self.store = self._open_store()
         return plans
+
+    def _open_store(self):
+        """The archive store, checked (bucket there, directory writable) before any row goes."""
+        if self.args["archive_dir"] and self.args["archive"]:
+            raise ConfigError("give archive or archive_dir, not both", field="archive_dir")
+        if self.args["archive"]:
+            options, prefix = self.args["archive"], "archive."
+            if options["destination"] == "local" and not options["directory"]:
+                raise ConfigError("is required when destination is local", field="archive.directory")
+        else:
+            options = {name: spec.get("default") for name, spec in ARCHIVE_OPTIONS.items()}
+            options["directory"] = self.args["archive_dir"]
+            prefix = ""
+        try:
+            store = backup_store.open_store(options)
+            store.check(create=not self.ctx.check_mode)
+        except ConfigError as exc:
+            field = "archive_dir" if not prefix and exc.field == "directory" else prefix + (exc.field or "")
+            raise ConfigError(exc.reason, field=field) from None
+        return store
 
     def _plan_table(self, conn, index, options, cutoff):
         from psycopg import sql
@@ -376,12 +403,11 @@ class Purge:
         ledger = Ledger(self.ctx.settings.database)
         try:
             ledger.db.executescript(CURSOR_SCHEMA)
-            store = LocalArchive(self.args["archive_dir"]) if self.args["archive_dir"] else None
             tables = []
             for plan in plans:
                 for warning in plan.warnings:
                     self.ctx.log("purge_warning", table=plan.label, warning=warning)
-                tables.append(self._purge_table(conn, ledger, store, plan))
+                tables.append(self._purge_table(conn, ledger, self.store, plan))
             self._write_metrics(ledger)
         finally:
             ledger.close()
@@ -508,20 +534,34 @@ class Purge:
             return (list(rows[-1][1:]) if len(rows) == size else None), len(rows), deleted, deleted
 
     def _archive(self, conn, store, plan, ctids, number):
-        """COPY the locked rows out, compressed; the file is stored before the delete runs."""
+        """COPY the locked rows out, zstd-compressed, into the store; stored whole before the delete runs."""
+        import zstandard
         from psycopg import sql
 
         stamp = self.now.strftime("%Y%m%dT%H%M%SZ")
-        name = f"{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
+        key = f"{store.prefix}{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
         query = sql.SQL("COPY (SELECT * FROM {} WHERE ctid = ANY(%s::tid[])) TO STDOUT (FORMAT csv, HEADER)").format(
             pg.qualified(plan.options["schema"], plan.options["name"])
         )
+        compressor = zstandard.ZstdCompressor(level=self.args["archive_level"]).compressobj()
+        writer = None
         try:
-            with store.open(name) as handle, zstd_writer(handle, self.args["archive_level"]) as writer, conn.cursor().copy(query, (ctids,)) as copy:
+            writer = store.open_writer(key)
+            with conn.cursor().copy(query, (ctids,)) as copy:
                 for data in copy:
-                    writer.write(data)
-        except OSError as exc:
-            raise CaretakerError(f"{plan.label}: archiving a batch failed, nothing of it was deleted: {exc}") from None
+                    writer.write(compressor.compress(data))
+            writer.write(compressor.flush())
+            writer.commit()
+        except (OSError, CaretakerError) as exc:
+            if writer is not None:
+                writer.abort()
+            error = TransientError if isinstance(exc, TransientError) else CaretakerError
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise error(f"{plan.label}: archiving a batch to {store.describe(key)} failed, nothing of it was deleted: {reason}") from None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
 
     def _write_metrics(self, ledger):
         rows = ledger.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (self.job,)).fetchall()
