@@ -21,7 +21,7 @@ description:
     O(table.queued_status) and its run time now plus the delay; in RQ it moves to the queue's
     C(ScheduledJobRegistry), which an C(rq worker --with-scheduler) releases when due.
   - With O(backend=laravel) a retryable job waits in C(failed_jobs) until its backoff from C(failed_at)
-    (read as UTC) is due, then moves back to the C(jobs) table as C(php artisan queue:retry) does:
+    (read as UTC) is due, then moves back to the C(jobs) table as C(php artisan queue:retry) does,
     inserted with C(attempts) 0 and C(available_at) now, and deleted from C(failed_jobs), in one
     transaction. Laravel forgets a retried job, so caretaker counts the retries per job C(uuid) in
     its ledger. Only rows of O(laravel.connection) are handled.

@@ -15,7 +15,7 @@ description:
     replicas and other writers keep going.
   - Each batch finds its last row in cursor order and deletes the range up to it through the
     time column's index, the way a single C(DELETE) would. The purge's session commits with
-    C(synchronous_commit=off): a crash may lose the last batches' deletes, and a later run
+    C(synchronous_commit=off), so a crash may lose the last batches' deletes; a later run
     deletes those rows again.
   - Batches follow the time column's index in (time column, primary key) order, or
     (time column, C(ctid)) when the table has no primary key, from a keyset cursor kept in the
