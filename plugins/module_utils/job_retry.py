@@ -1,9 +1,9 @@
 # Private to the caretaker.ops collection: the engine's API may change without notice.
 """job_retry: requeue an application's failed jobs with backoff, or move them to dead.
 
-Two queues people run today: a PostgreSQL job table (column names and status values
-configurable) and an RQ FailedJobRegistry in Redis (driven through rq's own API). Both
-follow one policy: a failed job whose error matches a never_retry pattern, or that has
+Three queues people run today: a PostgreSQL job table (column names and status values
+configurable), Laravel's failed_jobs table, and an RQ FailedJobRegistry in Redis (driven
+through rq's own API). All follow one policy: a failed job whose error matches a never_retry pattern, or that has
 used max_attempts, is dead (and becomes a caretaker dead letter, shown by `caretaker
 status`); any other is requeued after a capped backoff with jitter, Sidekiq's schedule
 by default. An alert goes out when the dead set grows or passes dead_cap.
@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import random
 import re
+import time
 from dataclasses import dataclass
 
 from . import alerts, notify, pg
@@ -35,10 +38,18 @@ TABLE_OPTIONS = {
     "increment_attempts": {"type": "bool", "default": False},
 }
 
+LARAVEL_OPTIONS = {
+    "schema": {"type": "str", "default": "public"},
+    "failed_table": {"type": "str", "default": "failed_jobs"},
+    "jobs_table": {"type": "str", "default": "jobs"},
+    "connection": {"type": "str", "default": "database"},
+}
+
 ARGUMENT_SPEC = {
-    "backend": {"type": "str", "required": True, "choices": ["postgres", "rq"]},
+    "backend": {"type": "str", "required": True, "choices": ["postgres", "laravel", "rq"]},
     "conninfo": pg.CONNINFO_OPTION,
     "table": {"type": "dict", "options": TABLE_OPTIONS},
+    "laravel": {"type": "dict", "default": {}, "options": LARAVEL_OPTIONS},
     "redis_url": {"type": "str", "default": "redis://127.0.0.1:6379/0", "no_log": True},
     "queues": {"type": "list", "elements": "str", "default": ["default"]},
     "max_attempts": {"type": "int", "default": 25},
@@ -82,16 +93,16 @@ class Decision:
     ref: str
     attempts: int
     error: str
-    verdict: str  # "requeue" or "dead"
+    verdict: str  # "requeue", "dead", or "wait" (requeue once its backoff is due)
     reason: str = ""
     delay: float = 0.0
 
     def report(self):
         entry = {"ref": self.ref, "attempts": self.attempts, "error": self.error[-500:]}
-        if self.verdict == "requeue":
-            entry["delay"] = round(self.delay, 1)
-        else:
+        if self.verdict == "dead":
             entry["reason"] = self.reason
+        else:
+            entry["delay"] = round(self.delay, 1)
         return entry
 
 
@@ -128,17 +139,12 @@ class Policy:
         return Decision(ref, attempts, error, "requeue", delay=backoff_delay(attempts, self.args["backoff"], self.rng))
 
 
-class PostgresQueue:
-    """A job table: failed rows get status queued and a run time, or status dead."""
+class _TableQueue:
+    """What the PostgreSQL queues share: one connection, errors named after the table."""
 
-    source = "postgres"
-
-    def __init__(self, args):
-        if not args["table"]:
-            raise ConfigError("is required when backend is postgres", field="table")
+    def __init__(self, args, label):
         self.args = args
-        self.table = args["table"]
-        self.label = f"{self.table['schema']}.{self.table['name']}"
+        self.label = label
         self.conn = pg.connect(args["conninfo"])
 
     def close(self):
@@ -147,13 +153,29 @@ class PostgresQueue:
     def errors(self):
         return pg.explained_errors(self.label)
 
+    def _check_table(self, schema, name, field, wanted):
+        """Refuse a missing table (naming field) or any missing column of wanted [(field, column)]."""
+        columns = pg.table_columns(self.conn, schema, name)
+        if columns is None:
+            raise ConfigError(f"table {schema}.{name} does not exist", field=field)
+        pg.check_columns(columns, wanted, f"{schema}.{name}")
+
+
+class PostgresQueue(_TableQueue):
+    """A job table: failed rows get status queued and a run time, or status dead."""
+
+    source = "postgres"
+
+    def __init__(self, args, ctx):
+        if not args["table"]:
+            raise ConfigError("is required when backend is postgres", field="table")
+        self.table = args["table"]
+        super().__init__(args, f"{self.table['schema']}.{self.table['name']}")
+
     def check(self):
         table = self.table
-        columns = pg.table_columns(self.conn, table["schema"], table["name"])
-        if columns is None:
-            raise ConfigError(f"table {self.label} does not exist", field="table.name")
         names = ("id_column", "status_column", "attempts_column", "error_column", "run_at_column")
-        pg.check_columns(columns, [(f"table.{name}", table[name]) for name in names], self.label)
+        self._check_table(table["schema"], table["name"], "table.name", [(f"table.{name}", table[name]) for name in names])
 
     def _names(self):
         from psycopg import sql
@@ -210,7 +232,7 @@ class RqQueue:
 
     source = "rq"
 
-    def __init__(self, args):
+    def __init__(self, args, ctx):
         from redis import Redis
 
         self.args = args
@@ -286,12 +308,150 @@ class RqQueue:
         return sum(1 for _queue, _registry, job in self._jobs() if job.meta.get("caretaker_dead"))
 
 
-BACKENDS = {"postgres": PostgresQueue, "rq": RqQueue}
+LARAVEL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job_retry_counts (
+    job TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    item TEXT NOT NULL,
+    retries INTEGER NOT NULL DEFAULT 0,
+    due REAL,
+    due_attempts INTEGER,
+    dead INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL,
+    PRIMARY KEY (job, ref)
+);
+"""
+
+FAILED_COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
+JOBS_COLUMNS = ("queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
+
+
+class LaravelQueue(_TableQueue):
+    """Laravel's failed_jobs table, retried as `php artisan queue:retry` does.
+
+    A failed row has no attempts or next-run columns, and Laravel forgets a job's history
+    when it is retried, so caretaker counts retries per job uuid in its ledger. A retried
+    job goes back into the jobs table (attempts 0, available now) and leaves failed_jobs in
+    the same transaction, once its backoff from failed_at is due. A dead job stays in
+    failed_jobs, marked dead in the ledger. failed_at is read as UTC, Laravel's default.
+    """
+
+    source = "laravel"
+
+    def __init__(self, args, ctx):
+        self.options = args["laravel"]
+        self.ctx = ctx
+        self.job = ctx.job or "job_retry"
+        self.dead_items = []
+        super().__init__(args, f"{self.options['schema']}.{self.options['failed_table']}")
+
+    def check(self):
+        for option, wanted in (("failed_table", FAILED_COLUMNS), ("jobs_table", JOBS_COLUMNS)):
+            field = f"laravel.{option}"
+            self._check_table(self.options["schema"], self.options[option], field, [(field, column) for column in wanted])
+
+    def _ledger(self, check_mode):
+        from .ledger import Ledger
+
+        if check_mode and not os.path.exists(self.ctx.settings.database):
+            return None  # check mode creates no state
+        ledger = Ledger(self.ctx.settings.database)
+        ledger.db.executescript(LARAVEL_SCHEMA)
+        return ledger
+
+    def process(self, policy, check_mode):
+        ledger = self._ledger(check_mode)
+        try:
+            known = {}
+            if ledger is not None:
+                rows = ledger.db.execute("SELECT * FROM job_retry_counts WHERE job = ? AND ref LIKE ?", (self.job, self.label + ":%")).fetchall()
+                known = {row["item"]: dict(row) for row in rows}
+            dead = [item for item, state in known.items() if state["dead"]]
+            decisions, updates = self._decide_and_move(policy, check_mode, known, dead)
+            if not check_mode:
+                for values in updates:
+                    ledger.db.execute(
+                        "INSERT INTO job_retry_counts (job, ref, item, retries, due, due_attempts, dead, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (job, ref) DO UPDATE SET retries = excluded.retries, due = excluded.due, "
+                        "due_attempts = excluded.due_attempts, dead = excluded.dead, updated = excluded.updated",
+                        (self.job, *values, time.time()),
+                    )
+                dead += [values[1] for values in updates if values[5]]
+            self.dead_items = dead
+        finally:
+            if ledger is not None:
+                ledger.close()
+        return decisions
+
+    def _names(self):
+
+        schema = self.options["schema"]
+        return {"failed": pg.qualified(schema, self.options["failed_table"]), "jobs": pg.qualified(schema, self.options["jobs_table"])}
+
+    def _decide_and_move(self, policy, check_mode, known, dead):
+        """-> (decisions, ledger rows (ref, item, retries, due, due_attempts, dead)); moves due jobs back."""
+        from psycopg import sql
+
+        names = self._names()
+        now = time.time()
+        decisions, updates, moves = [], [], []
+        with self.conn.transaction(force_rollback=check_mode):
+            query = sql.SQL(
+                "SELECT id, uuid, queue, payload, exception, extract(epoch FROM COALESCE(failed_at, now()))::float8 FROM {failed} "
+                "WHERE connection = %s AND NOT (uuid = ANY(%s)) ORDER BY id LIMIT %s{lock}"
+            ).format(**names, lock=sql.SQL("") if check_mode else sql.SQL(" FOR UPDATE SKIP LOCKED"))
+            rows = self.conn.execute(query, (self.options["connection"], dead, self.args["limit"])).fetchall()
+            for key, item, queue, payload, error, failed_at in rows:
+                ref = f"{self.label}:{item}"
+                state = known.get(item) or {"retries": 0, "due": None, "due_attempts": None}
+                attempts = state["retries"] + 1
+                decision = policy.decide(ref, attempts, error)
+                if decision.verdict == "dead":
+                    updates.append((ref, item, state["retries"], None, None, 1))
+                else:
+                    # The jitter is drawn once per attempt and kept, so reruns do not redraw it.
+                    due = state["due"] if state["due_attempts"] == attempts else failed_at + decision.delay
+                    if due > now:
+                        decision.verdict, decision.delay = "wait", due - now
+                        updates.append((ref, item, state["retries"], due, attempts, 0))
+                    else:
+                        moves.append((key, queue, _reset_attempts(payload)))
+                        updates.append((ref, item, attempts, None, None, 0))
+                decisions.append(decision)
+            if moves and not check_mode:
+                requeue = sql.SQL(
+                    "WITH gone AS (DELETE FROM {failed} WHERE id = %s) INSERT INTO {jobs} (queue, payload, attempts, reserved_at, available_at, created_at) "
+                    "VALUES (%s, %s, 0, NULL, extract(epoch FROM now())::int, extract(epoch FROM now())::int)"
+                ).format(**names)
+                with self.conn.cursor() as cursor:
+                    cursor.executemany(requeue, moves)
+        return decisions, updates
+
+    def dead_total(self):
+        from psycopg import sql
+
+        query = sql.SQL("SELECT count(*) FROM {failed} WHERE uuid = ANY(%s)").format(**self._names())
+        return self.conn.execute(query, (self.dead_items,)).fetchone()[0]
+
+
+def _reset_attempts(payload):
+    """The payload with its attempts count set to 0, as queue:retry does; unchanged if it has none."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(data, dict) or "attempts" not in data:
+        return payload
+    data["attempts"] = 0
+    return json.dumps(data, separators=(",", ":"))
+
+
+BACKENDS = {"postgres": PostgresQueue, "laravel": LaravelQueue, "rq": RqQueue}
 
 
 def _run(args, ctx):
     policy = Policy(args)
-    backend = BACKENDS[args["backend"]](args)
+    backend = BACKENDS[args["backend"]](args, ctx)
     try:
         with backend.errors():
             backend.check()
@@ -302,9 +462,10 @@ def _run(args, ctx):
     requeued = [d for d in decisions if d.verdict == "requeue"]
     dead = [d for d in decisions if d.verdict == "dead"]
     result = {
-        "changed": bool(decisions),
+        "changed": bool(requeued or dead),
         "requeued": [d.report() for d in requeued],
         "dead": [d.report() for d in dead],
+        "waiting": [d.report() for d in decisions if d.verdict == "wait"],
     }
     if ctx.check_mode:
         return result

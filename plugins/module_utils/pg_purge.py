@@ -23,8 +23,7 @@ import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from . import metrics, pg
-from .archive import LocalArchive, zstd_writer
+from . import backup_store, metrics, pg
 from .errors import CaretakerError, ConfigError, TransientError
 from .tasks import Task
 
@@ -65,7 +64,8 @@ TABLE_OPTIONS = {
             "value": {"type": "raw"},
         },
     },
-    "batch_size": {"type": "int", "default": 10000},
+    "batch_size": {"type": "int", "default": 50000},
+    "batch_seconds": {"type": "float", "default": 0.5},
     "pause": {"type": "float", "default": 0.0},
     "budget": {"type": "float", "default": 900.0},
     "lock_timeout": {"type": "float", "default": 2.0},
@@ -74,9 +74,14 @@ TABLE_OPTIONS = {
     "missing_index": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
 }
 
+# Where archives go: the backup store's options, with no default directory (archives are
+# not backups; an operator names the place).
+ARCHIVE_OPTIONS = {**backup_store.STORE_SPEC, "directory": {"type": "path"}}
+
 ARGUMENT_SPEC = {
     "conninfo": pg.CONNINFO_OPTION,
     "tables": {"type": "list", "elements": "dict", "required": True, "options": TABLE_OPTIONS},
+    "archive": {"type": "dict", "options": ARCHIVE_OPTIONS},
     "archive_dir": {"type": "path"},
     "archive_level": {"type": "int", "default": 3},
 }
@@ -145,8 +150,9 @@ class TablePlan:
 def _check_numbers(options, prefix):
     if options["batch_size"] < 1:
         raise ConfigError("must be at least 1", field=f"{prefix}.batch_size")
-    if options["pause"] < 0:
-        raise ConfigError("must not be negative", field=f"{prefix}.pause")
+    for name in ("pause", "batch_seconds"):
+        if options[name] < 0:
+            raise ConfigError("must not be negative", field=f"{prefix}.{name}")
     for name in ("budget", "lock_timeout", "statement_timeout"):
         if options[name] <= 0:
             raise ConfigError("must be a positive number of seconds", field=f"{prefix}.{name}")
@@ -178,6 +184,27 @@ def _filter_sql(conditions, prefix):
     return sql.SQL("").join(sql.SQL(" AND ") + part for part in parts), params
 
 
+class BatchSizer:
+    """Rows per batch, steered towards `seconds` per batch and never above `cap`.
+
+    It starts small, so a table with slow rows (wide, many indexes, triggers) never sees a
+    long first batch, and grows at most fourfold per batch; seconds 0 keeps the cap fixed.
+    """
+
+    START = 1000
+
+    def __init__(self, cap, seconds):
+        self.cap = cap
+        self.seconds = seconds
+        self.size = cap if not seconds else min(cap, self.START)
+
+    def observe(self, rows, elapsed):
+        if not self.seconds or rows < self.size:
+            return
+        scale = min(self.seconds / max(elapsed, 1e-3), 4.0)
+        self.size = max(1, min(self.cap, int(self.size * scale)))
+
+
 class Purge:
     def __init__(self, args, ctx, now=None):
         self.args = args
@@ -185,6 +212,7 @@ class Purge:
         self.now = now or dt.datetime.now(dt.UTC)
         self.job = ctx.job or "pg_purge"
         self.run_token = (ctx.run_id or uuid.uuid4().hex)[:12]
+        self.store = None
 
     # checks -----------------------------------------------------------------
     def plan(self, conn):
@@ -195,12 +223,34 @@ class Purge:
             prefix = f"tables[{index}]"
             _check_numbers(options, prefix)
             cutoff = parse_cutoff(options["older_than"], self.now, f"{prefix}.older_than")
-            if options["archive"] and not self.args["archive_dir"]:
-                raise ConfigError(f"{prefix}.archive is true, so archive_dir must name a directory", field="archive_dir")
+            if options["archive"] and not (self.args["archive_dir"] or self.args["archive"]):
+                raise ConfigError(f"{prefix}.archive is true, so archive (or archive_dir) must say where archives go", field="archive")
             plans.append(self._plan_table(conn, index, options, cutoff))
         for plan in plans:
             self._explain(conn, plan)
+        if any(plan.options["archive"] for plan in plans):
+            self.store = self._open_store()
         return plans
+
+    def _open_store(self):
+        """The archive store, checked (bucket there, directory writable) before any row goes."""
+        if self.args["archive_dir"] and self.args["archive"]:
+            raise ConfigError("give archive or archive_dir, not both", field="archive_dir")
+        if self.args["archive"]:
+            options, prefix = self.args["archive"], "archive."
+            if options["destination"] == "local" and not options["directory"]:
+                raise ConfigError("is required when destination is local", field="archive.directory")
+        else:
+            options = {name: spec.get("default") for name, spec in ARCHIVE_OPTIONS.items()}
+            options["directory"] = self.args["archive_dir"]
+            prefix = ""
+        try:
+            store = backup_store.open_store(options)
+            store.check(create=not self.ctx.check_mode)
+        except ConfigError as exc:
+            field = "archive_dir" if not prefix and exc.field == "directory" else prefix + (exc.field or "")
+            raise ConfigError(exc.reason, field=field) from None
+        return store
 
     def _plan_table(self, conn, index, options, cutoff):
         from psycopg import sql
@@ -233,7 +283,7 @@ class Purge:
         import psycopg
         from psycopg import sql
 
-        query, params = self._batch_query(plan, position=None, lock=False)
+        query, params = self._batch_query(plan, position=None, lock=False, size=plan.options["batch_size"])
         try:
             conn.execute(sql.SQL("EXPLAIN ") + query, params)
         except psycopg.Error as exc:
@@ -252,8 +302,8 @@ class Purge:
         time_column = sql.Identifier(plan.options["time_column"])
         return sql.SQL("{} < {}").format(time_column, sql.Placeholder()) + plan.filter_sql, [plan.cutoff_param, *plan.filter_params]
 
-    def _batch_query(self, plan, position, lock):
-        """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
+    def _after(self, plan, position):
+        """The table's condition, and when there is a cursor, `rows after it` in cursor order."""
         from psycopg import sql
 
         order = self._order(plan)
@@ -264,15 +314,54 @@ class Purge:
             marks = sql.SQL(", ").join(sql.Placeholder() * len(order))
             condition += sql.SQL(" AND {} >= {} AND ({}) > ({})").format(order[0], sql.Placeholder(), row, marks)
             params += [position[0], *position]
+        return condition, params
+
+    def _batch_query(self, plan, position, lock, size):
+        """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
+        from psycopg import sql
+
+        order = self._order(plan)
+        condition, params = self._after(plan, position)
         query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}{}").format(
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(column, key) for column, key in zip(order, self._keys(plan), strict=True)),
             pg.qualified(plan.options["schema"], plan.options["name"]),
             condition,
             sql.SQL(", ").join(order),
-            sql.Literal(plan.options["batch_size"]),
+            sql.Literal(size),
             sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
         )
         return query, params
+
+    def _bound(self, conn, plan, position, size):
+        """The cursor columns of the batch's last row as text, or None when fewer than size rows are left."""
+        from psycopg import sql
+
+        keys = self._keys(plan)
+        query, params = self._batch_query(plan, position, lock=False, size=size)
+        # LIMIT in a subquery keeps the plan an index scan that stops after size rows;
+        # OFFSET size - 1 LIMIT 1 on the table itself can make the planner sort the whole range.
+        last = sql.SQL("SELECT {} FROM ({}) b OFFSET {}").format(
+            sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys), query, sql.Literal(size - 1)
+        )
+        row = conn.execute(last, params).fetchone()
+        return list(row) if row else None
+
+    def _delete_range(self, conn, plan, position, bound):
+        """Delete the rows after position up to bound (to the end when bound is None) -> count.
+
+        A range over the time index, deleted the way a plain DELETE would: no RETURNING and
+        no row fetched by ctid, each of which costs another buffer visit per row.
+        """
+        from psycopg import sql
+
+        order = self._order(plan)
+        condition, params = self._after(plan, position)
+        if bound is not None:
+            marks = sql.SQL(", ").join(sql.Placeholder() * len(order))
+            condition += sql.SQL(" AND {} <= {} AND ({}) <= ({})").format(order[0], sql.Placeholder(), sql.SQL(", ").join(order), marks)
+            params += [bound[0], *bound]
+        query = sql.SQL("DELETE FROM {} WHERE {}").format(pg.qualified(plan.options["schema"], plan.options["name"]), condition)
+        return conn.execute(query, params).rowcount
 
     def _keys(self, plan):
         from psycopg import sql
@@ -314,12 +403,11 @@ class Purge:
         ledger = Ledger(self.ctx.settings.database)
         try:
             ledger.db.executescript(CURSOR_SCHEMA)
-            store = LocalArchive(self.args["archive_dir"]) if self.args["archive_dir"] else None
             tables = []
             for plan in plans:
                 for warning in plan.warnings:
                     self.ctx.log("purge_warning", table=plan.label, warning=warning)
-                tables.append(self._purge_table(conn, ledger, store, plan))
+                tables.append(self._purge_table(conn, ledger, self.store, plan))
             self._write_metrics(ledger)
         finally:
             ledger.close()
@@ -347,6 +435,8 @@ class Purge:
             # Finish the pass the budget interrupted, with the cutoff it started with.
             plan.cutoff_param, position = saved["cutoff"], json.loads(saved["position"])
         stats = {"table": plan.label, "cutoff": plan.cutoff_param, "resumed": saved is not None, "rows_deleted": 0, "rows_archived": 0, "batches": 0}
+        self._session(conn, plan.options)
+        sizer = BatchSizer(plan.options["batch_size"], plan.options["batch_seconds"])
         started = time.monotonic()
         longest = 0.0
         budget_stopped = False
@@ -355,21 +445,23 @@ class Purge:
                 budget_stopped = True
                 break
             batch_started = time.monotonic()
-            last, picked, deleted, archived = self._batch(conn, store, plan, position, stats["batches"])
-            longest = max(longest, time.monotonic() - batch_started)
+            size = sizer.size
+            last, picked, deleted, archived = self._batch(conn, store, plan, position, stats["batches"], size)
+            elapsed = time.monotonic() - batch_started
+            longest = max(longest, elapsed)
+            if picked:
+                stats["batches"] += 1
+                stats["rows_deleted"] += deleted
+                stats["rows_archived"] += archived
             if last is None:
-                break
+                break  # that was the last, short batch
+            sizer.observe(picked, elapsed)
             position = last
-            stats["batches"] += 1
-            stats["rows_deleted"] += deleted
-            stats["rows_archived"] += archived
             ledger.db.execute(
                 "INSERT INTO purge_cursors (key, cutoff, position, updated) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
                 (key, plan.cutoff_param, json.dumps(position), time.time()),
             )
-            if picked < plan.options["batch_size"]:
-                break  # a short batch was the last one
             if plan.options["pause"]:
                 time.sleep(plan.options["pause"])
         if not budget_stopped:
@@ -388,66 +480,88 @@ class Purge:
         self.ctx.log("purge_table", **stats)
         return stats
 
-    def _batch(self, conn, store, plan, position, number):
-        """One transaction: pick the batch, archive it if asked, delete it. -> (cursor, picked, deleted, archived).
+    def _session(self, conn, options):
+        """Session settings for this table's batches; the connection does nothing else meanwhile."""
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false),"
+            " set_config('synchronous_commit', 'off', false), set_config('plan_cache_mode', 'force_custom_plan', false)",
+            (f"{int(options['lock_timeout'] * 1000)}ms", f"{int(options['statement_timeout'] * 1000)}ms"),
+        )
+        # synchronous_commit off: a batch no longer waits for its WAL flush. A crash may lose
+        # the last few committed batches (never a partial one); their rows are still older
+        # than the cutoff, so a later pass deletes them. Archives are stored before the delete.
+        # psycopg prepares a statement run 5 times; a generic plan cannot see how narrow the
+        # cursor's range is and may scan the whole table, so every batch is planned afresh.
 
-        An archived batch is locked when picked, so the rows archived are the rows deleted.
-        Otherwise picking and deleting are one statement with one snapshot: a row another
-        transaction changes meanwhile gets a new ctid, is not deleted, and waits for the next pass.
+    def _batch(self, conn, store, plan, position, number, size):
+        """Pick the batch, archive it if asked, delete it. -> (cursor, picked, deleted, archived).
+
+        The cursor is None when the pass is done: this batch was the last, short one.
         """
         import psycopg
-        from psycopg import sql
 
         options = plan.options
-        table = pg.qualified(options["schema"], options["name"])
-        query, params = self._batch_query(plan, position, lock=options["archive"])
-        keys = self._keys(plan)
-        as_text = sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys)
         try:
-            with conn.transaction():
-                conn.execute(
-                    "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-                    (f"{int(options['lock_timeout'] * 1000)}ms", f"{int(options['statement_timeout'] * 1000)}ms"),
-                )
-                if options["archive"]:
-                    in_order = sql.SQL(", ").join(sql.SQL("b.{}").format(key) for key in keys)
-                    picked = sql.SQL("SELECT b.batch_row, {} FROM ({}) b ORDER BY {}").format(as_text, query, in_order)
-                    rows = conn.execute(picked, params).fetchall()
-                    if not rows:
-                        return None, 0, 0, 0
-                    ctids = [row[0] for row in rows]
-                    self._archive(conn, store, plan, ctids, number)
-                    deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(table), (ctids,)).rowcount
-                    return list(rows[-1][1:]), len(rows), deleted, deleted
-                statement = sql.SQL(
-                    "WITH batch AS ({query}), gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT batch_row FROM batch)) RETURNING 1) "
-                    "SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM gone), {as_text} "
-                    "FROM (SELECT * FROM batch ORDER BY {last} LIMIT 1) b"
-                ).format(query=query, table=table, as_text=as_text, last=sql.SQL(", ").join(sql.SQL("{} DESC").format(k) for k in keys))
-                row = conn.execute(statement, params).fetchone()
-                if row is None:
-                    return None, 0, 0, 0
-                return list(row[2:]), row[0], row[1], 0
+            if options["archive"]:
+                return self._archived_batch(conn, store, plan, position, number, size)
+            # Two autocommitted statements: the batch's last row, then the range up to it.
+            # A row that turns up in the range in between is older than the cutoff too.
+            bound = self._bound(conn, plan, position, size)
+            deleted = self._delete_range(conn, plan, position, bound)
+            return bound, (size if bound else deleted), deleted, 0
         except psycopg.errors.LockNotAvailable:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
         except psycopg.errors.QueryCanceled:
             raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
 
+    def _archived_batch(self, conn, store, plan, position, number, size):
+        """The batch is locked when picked, so the rows archived are the rows deleted."""
+        from psycopg import sql
+
+        query, params = self._batch_query(plan, position, lock=True, size=size)
+        keys = self._keys(plan)
+        with conn.transaction():
+            picked = sql.SQL("SELECT b.batch_row, {} FROM ({}) b ORDER BY {}").format(
+                sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys), query, sql.SQL(", ").join(sql.SQL("b.{}").format(key) for key in keys)
+            )
+            rows = conn.execute(picked, params).fetchall()
+            if not rows:
+                return None, 0, 0, 0
+            ctids = [row[0] for row in rows]
+            self._archive(conn, store, plan, ctids, number)
+            table = pg.qualified(plan.options["schema"], plan.options["name"])
+            deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(table), (ctids,)).rowcount
+            return (list(rows[-1][1:]) if len(rows) == size else None), len(rows), deleted, deleted
+
     def _archive(self, conn, store, plan, ctids, number):
-        """COPY the locked rows out, compressed; the file is stored before the delete runs."""
+        """COPY the locked rows out, zstd-compressed, into the store; stored whole before the delete runs."""
+        import zstandard
         from psycopg import sql
 
         stamp = self.now.strftime("%Y%m%dT%H%M%SZ")
-        name = f"{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
+        key = f"{store.prefix}{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
         query = sql.SQL("COPY (SELECT * FROM {} WHERE ctid = ANY(%s::tid[])) TO STDOUT (FORMAT csv, HEADER)").format(
             pg.qualified(plan.options["schema"], plan.options["name"])
         )
+        compressor = zstandard.ZstdCompressor(level=self.args["archive_level"]).compressobj()
+        writer = None
         try:
-            with store.open(name) as handle, zstd_writer(handle, self.args["archive_level"]) as writer, conn.cursor().copy(query, (ctids,)) as copy:
+            writer = store.open_writer(key)
+            with conn.cursor().copy(query, (ctids,)) as copy:
                 for data in copy:
-                    writer.write(data)
-        except OSError as exc:
-            raise CaretakerError(f"{plan.label}: archiving a batch failed, nothing of it was deleted: {exc}") from None
+                    writer.write(compressor.compress(data))
+            writer.write(compressor.flush())
+            writer.commit()
+        except (OSError, CaretakerError) as exc:
+            if writer is not None:
+                writer.abort()
+            error = TransientError if isinstance(exc, TransientError) else CaretakerError
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise error(f"{plan.label}: archiving a batch to {store.describe(key)} failed, nothing of it was deleted: {reason}") from None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
 
     def _write_metrics(self, ledger):
         rows = ledger.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (self.job,)).fetchall()

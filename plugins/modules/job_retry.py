@@ -9,15 +9,22 @@ module: job_retry
 short_description: Requeue an application's failed jobs with backoff, or move them to dead
 version_added: 0.1.0
 description:
-  - Goes through the failed jobs of an application's queue, either a PostgreSQL job table or an
-    RQ (Redis) C(FailedJobRegistry), and applies one policy to each.
+  - Goes through the failed jobs of an application's queue, a PostgreSQL job table with
+    configurable columns, Laravel's C(failed_jobs) table, or an RQ (Redis) C(FailedJobRegistry),
+    and applies one policy to each.
   - A job whose last error matches a O(never_retry) pattern, or that has used O(max_attempts), is
     dead. In a job table its status becomes O(table.dead_status); in RQ it stays in the failed
-    registry with C(meta.caretaker_dead) set and is not retried again. Every dead job becomes a
+    registry with C(meta.caretaker_dead) set and is not retried again; in Laravel's C(failed_jobs) it
+    stays where it is, marked dead in caretaker's ledger. Every dead job becomes a
     caretaker dead letter, listed by C(caretaker status) and M(caretaker.ops.job_info).
   - Any other failed job is requeued after a backoff delay. In a job table its status becomes
     O(table.queued_status) and its run time now plus the delay; in RQ it moves to the queue's
     C(ScheduledJobRegistry), which an C(rq worker --with-scheduler) releases when due.
+  - With O(backend=laravel) a retryable job waits in C(failed_jobs) until its backoff from C(failed_at)
+    (read as UTC) is due, then moves back to the C(jobs) table as C(php artisan queue:retry) does,
+    inserted with C(attempts) 0 and C(available_at) now, and deleted from C(failed_jobs), in one
+    transaction. Laravel forgets a retried job, so caretaker counts the retries per job C(uuid) in
+    its ledger. Only rows of O(laravel.connection) are handled.
   - An alert goes to O(alert_routes) when the dead set grows, and as critical when it holds more
     than O(dead_cap) jobs; it resolves after a run in which no job died and the set is under the cap.
   - The same task runs on the host as the C(job_retry) job kind of C(caretaker run).
@@ -40,9 +47,9 @@ options:
     description: Where the failed jobs are.
     type: str
     required: true
-    choices: [postgres, rq]
+    choices: [postgres, laravel, rq]
   conninfo:
-    description: libpq connection string or URI of the database with the job table (O(backend=postgres)).
+    description: libpq connection string or URI of the database with the job table (O(backend=postgres) or O(backend=laravel)).
     type: str
     default: ""
   table:
@@ -93,6 +100,27 @@ options:
         description: Add one to the attempts column on requeue; for applications that do not count attempts themselves.
         type: bool
         default: false
+  laravel:
+    description: Laravel's queue tables, as its migrations create them (O(backend=laravel)).
+    type: dict
+    default: {}
+    suboptions:
+      schema:
+        description: Schema of both tables.
+        type: str
+        default: public
+      failed_table:
+        description: The failed jobs table (C(queue.failed.table)).
+        type: str
+        default: failed_jobs
+      jobs_table:
+        description: The database queue's jobs table, where retried jobs go.
+        type: str
+        default: jobs
+      connection:
+        description: Only failed jobs of this queue connection (C(failed_jobs.connection)) are handled; the database queue's name.
+        type: str
+        default: database
   redis_url:
     description: Redis URL of the RQ queues (O(backend=rq)).
     type: str
@@ -168,6 +196,15 @@ EXAMPLES = r"""
     never_retry:
       - "^ValidationError"
 
+- name: Retry Laravel's failed jobs (failed_jobs back to jobs) up to 5 times
+  caretaker.ops.job_retry:
+    backend: laravel
+    conninfo: dbname=app host=/run/postgresql
+    max_attempts: 5
+    never_retry:
+      - ValidationException
+      - ModelNotFoundException
+
 - name: Preview what RQ's failed registry would become
   caretaker.ops.job_retry:
     backend: rq
@@ -188,6 +225,16 @@ requeued:
       attempts: 2
       delay: 21.5
       error: "ConnectionError: db1 went away"
+waiting:
+  description: Laravel jobs (O(backend=laravel)) whose backoff is not due yet, with the seconds left; empty for the other backends.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - ref: public.failed_jobs:0b9f1c6e-2d4f-4c1e-9a51-3f0e8d2b7a10
+      attempts: 2
+      delay: 14.2
+      error: "PDOException: server has gone away"
 dead:
   description: Jobs moved to dead (or that would be), with the reason.
   returned: success

@@ -9,19 +9,26 @@ module: pg_purge
 short_description: Delete (and optionally archive) PostgreSQL rows older than a cutoff, in short batches
 version_added: 0.1.0
 description:
-  - Deletes the rows of each table whose time column is older than a cutoff, in batches of
-    O(tables[].batch_size) rows, each batch its own short transaction with its own
-    C(lock_timeout) and C(statement_timeout), so vacuum, replicas and other writers keep going.
+  - Deletes the rows of each table whose time column is older than a cutoff, in batches of at
+    most O(tables[].batch_size) rows sized to take about O(tables[].batch_seconds), each batch
+    its own short transaction with C(lock_timeout) and C(statement_timeout), so vacuum,
+    replicas and other writers keep going.
+  - Each batch finds its last row in cursor order and deletes the range up to it through the
+    time column's index, the way a single C(DELETE) would. The purge's session commits with
+    C(synchronous_commit=off), so a crash may lose the last batches' deletes; a later run
+    deletes those rows again.
   - Batches follow the time column's index in (time column, primary key) order, or
     (time column, C(ctid)) when the table has no primary key, from a keyset cursor kept in the
     host's caretaker ledger. A run stopped by its O(tables[].budget) continues from the cursor,
     with the same cutoff, next time.
   - With O(tables[].archive), each batch's rows are copied out with C(COPY), compressed with zstd
-    and stored in O(archive_dir) before that batch is deleted; if archiving fails nothing of that
-    batch is deleted.
+    and stored before that batch is deleted, in an S3 (or S3-compatible) bucket or a local
+    directory named by O(archive), or the directory O(archive_dir). If archiving fails, nothing
+    of that batch is deleted and the run stops. The bucket or directory is checked before the
+    first row is deleted.
   - Every table, column, filter and cutoff is checked before the first row is deleted.
   - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
-  - Needs psycopg 3 and, for archives, zstandard on the host.
+  - Needs psycopg 3 and, for archives, zstandard (and boto3 for S3) on the host.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
@@ -86,9 +93,18 @@ options:
             description: The value (or list of values), passed to PostgreSQL as a parameter, never as SQL.
             type: raw
       batch_size:
-        description: Rows per batch (transaction).
+        description:
+          - Most rows per batch. Batches start at 1000 rows (or this, if smaller) and grow or shrink
+            towards O(tables[].batch_seconds) per batch, never above this.
         type: int
-        default: 10000
+        default: 50000
+      batch_seconds:
+        description:
+          - Target duration of one batch, in seconds; the batch size adapts to it, so the time any
+            row lock is held stays near it whatever the rows cost to delete.
+          - C(0) keeps every batch at O(tables[].batch_size) rows.
+        type: float
+        default: 0.5
       pause:
         description: Seconds to sleep between batches, to give replicas or a busy disk room.
         type: float
@@ -106,7 +122,7 @@ options:
         type: float
         default: 30.0
       archive:
-        description: Archive each batch to O(archive_dir) before deleting it.
+        description: Archive each batch to O(archive) (or O(archive_dir)) before deleting it.
         type: bool
         default: false
       missing_index:
@@ -116,10 +132,76 @@ options:
         type: str
         default: fail
         choices: [fail, warn]
+  archive:
+    description:
+      - Where archives go, with the options of the backup store (M(caretaker.ops.pg_backup)).
+        Each batch becomes one zstd-compressed CSV (with a header line) at
+        C(PREFIX/SCHEMA.TABLE/STAMP-RUN-BATCH.csv.zst), visible only once whole (an S3 multipart
+        upload completed, or a synced file renamed into place).
+      - Mutually exclusive with O(archive_dir).
+    type: dict
+    suboptions:
+      destination:
+        description: An S3 (or S3-compatible) bucket or a local directory.
+        type: str
+        choices: [local, s3]
+        default: local
+      directory:
+        description: The directory for O(archive.destination=local); required then.
+        type: path
+      prefix:
+        description: Key prefix (folder) the archives go under.
+        type: str
+        default: ""
+      bucket:
+        description: The bucket for O(archive.destination=s3); it must exist.
+        type: str
+      endpoint_url:
+        description: The endpoint of an S3-compatible store (MinIO, Ceph, R2...); AWS when unset.
+        type: str
+      region:
+        description: The bucket's region.
+        type: str
+      storage_class:
+        description: S3 storage class of the archives, for example C(GLACIER_IR).
+        type: str
+      sse:
+        description: S3 server-side encryption.
+        type: str
+        choices: [AES256, "aws:kms", "aws:kms:dsse"]
+      sse_kms_key_id:
+        description: The KMS key for O(archive.sse=aws:kms).
+        type: str
+      access_key:
+        description: S3 access key; the boto3 credential chain (environment, instance role, shared files) when unset.
+        type: str
+      secret_key:
+        description: S3 secret key.
+        type: str
+      session_token:
+        description: S3 session token for temporary credentials.
+        type: str
+      addressing_style:
+        description: S3 addressing style; C(path) for most S3-compatible stores.
+        type: str
+        choices: [auto, path, virtual]
+        default: auto
+      part_size_mb:
+        description: Size of each multipart upload part in MiB (5 to 5120).
+        type: int
+        default: 16
+      max_attempts:
+        description: Attempts of each S3 request (500, 503 SlowDown, resets and timeouts are retried).
+        type: int
+        default: 5
+      read_timeout:
+        description: Seconds to wait for an S3 response.
+        type: float
+        default: 60.0
   archive_dir:
     description:
-      - Directory for archives, one zstd-compressed CSV (with a header line) per batch at
-        C(SCHEMA.TABLE/STAMP-RUN-BATCH.csv.zst), written to a temporary name, synced, then renamed.
+      - The simple form of O(archive) for a local directory, the same as O(archive.destination=local)
+        with O(archive.directory) set to this.
     type: path
   archive_level:
     description: zstd compression level of archives.
@@ -146,6 +228,22 @@ EXAMPLES = r"""
         archive: true
         batch_size: 2000
         budget: 300
+
+- name: Archive audit rows older than 90 days to S3 before deleting them
+  caretaker.ops.pg_purge:
+    conninfo: dbname=app host=/run/postgresql user=postgres
+    archive:
+      destination: s3
+      bucket: acme-db-archive
+      prefix: app/purged
+      region: eu-west-1
+      access_key: "{{ vault_archive_access_key }}"
+      secret_key: "{{ vault_archive_secret_key }}"
+    tables:
+      - name: audit_log
+        time_column: at
+        older_than: 90d
+        archive: true
 
 - name: Count what would go
   caretaker.ops.pg_purge:

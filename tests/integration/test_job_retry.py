@@ -17,8 +17,9 @@ from caretaker.tasks import Context
 
 @pytest.fixture
 def host_settings(tmp_path, inbox):
-    return Settings(host="testhost", state_dir=str(tmp_path / "state"), alert_routes={"ops": {"type": "webhook", "url": inbox.url("webhook")}},
-                    default_routes=["ops"])
+    return Settings(
+        host="testhost", state_dir=str(tmp_path / "state"), alert_routes={"ops": {"type": "webhook", "url": inbox.url("webhook")}}, default_routes=["ops"]
+    )
 
 
 def retry(host_settings, check=False, job="retry-app", **args):
@@ -237,3 +238,145 @@ def test_rq_unreachable_redis_is_transient(host_settings):
 
     with pytest.raises(TransientError, match="cannot reach Redis"):
         retry(host_settings, backend="rq", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+
+# --- Laravel failed_jobs -----------------------------------------------------------
+
+# What Laravel's migrations (create_failed_jobs_table, create_jobs_table) create on PostgreSQL.
+LARAVEL_SCHEMA = """
+create table "failed_jobs" ("id" bigserial not null primary key, "uuid" varchar(255) not null, "connection" text not null,
+    "queue" text not null, "payload" text not null, "exception" text not null,
+    "failed_at" timestamp(0) without time zone not null default CURRENT_TIMESTAMP);
+alter table "failed_jobs" add constraint "failed_jobs_uuid_unique" unique ("uuid");
+create table "jobs" ("id" bigserial not null primary key, "queue" varchar(255) not null, "payload" text not null,
+    "attempts" smallint not null, "reserved_at" integer null, "available_at" integer not null, "created_at" integer not null);
+create index "jobs_queue_index" on "jobs" ("queue");
+"""
+
+
+def laravel_fail(conninfo, uuid, exception, minutes_ago, queue="default", connection="database"):
+    """A row as Laravel's DatabaseFailedJobProvider logs it (failed_at in UTC)."""
+    payload = json.dumps({"uuid": uuid, "displayName": "App\\Jobs\\SendMail", "job": "Illuminate\\Queue\\CallQueuedHandler@call", "attempts": 3})
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO failed_jobs (uuid, connection, queue, payload, exception, failed_at)"
+            " VALUES (%s, %s, %s, %s, %s, (now() AT TIME ZONE 'UTC') - make_interval(mins => %s))",
+            (uuid, connection, queue, payload, exception, minutes_ago),
+        )
+
+
+@pytest.fixture
+def laravel_db(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute(LARAVEL_SCHEMA)
+    laravel_fail(empty_database, "u-due", "PDOException: server has gone away in /app/vendor/Connection.php:123", 10, queue="mail")
+    laravel_fail(empty_database, "u-fresh", "GuzzleHttp\\Exception\\ConnectException: timed out", 0)
+    laravel_fail(empty_database, "u-invalid", "Illuminate\\Validation\\ValidationException: The email must be valid", 10)
+    laravel_fail(empty_database, "u-redis", "RedisException: down", 10, connection="redis")
+    return empty_database
+
+
+LARAVEL = {"backend": "laravel", "max_attempts": 2, "never_retry": ["ValidationException"], "backoff": {"base": 60, "jitter": 0}}
+
+
+def laravel_rows(conninfo):
+    with psycopg.connect(conninfo) as conn:
+        failed = [row[0] for row in conn.execute("SELECT uuid FROM failed_jobs ORDER BY id").fetchall()]
+        jobs = conn.execute(
+            "SELECT queue, payload, attempts, reserved_at, available_at - extract(epoch FROM now())::int, created_at FROM jobs ORDER BY id"
+        ).fetchall()
+    return failed, jobs
+
+
+def test_laravel_check_mode_lists_requeue_wait_and_dead_and_changes_nothing(laravel_db, host_settings):
+    result = retry(host_settings, check=True, conninfo=laravel_db, **LARAVEL)
+    assert result["changed"] is True
+    assert [entry["ref"] for entry in result["requeued"]] == ["public.failed_jobs:u-due"]
+    assert [entry["ref"] for entry in result["waiting"]] == ["public.failed_jobs:u-fresh"]
+    assert 55 <= result["waiting"][0]["delay"] <= 61  # base 60 s after failed_at (stored to the second)
+    assert [entry["ref"] for entry in result["dead"]] == ["public.failed_jobs:u-invalid"]
+    assert laravel_rows(laravel_db) == (["u-due", "u-fresh", "u-invalid", "u-redis"], [])
+    assert not os.path.exists(host_settings.database)
+
+
+def test_laravel_due_jobs_go_back_to_jobs_as_queue_retry_does(laravel_db, host_settings, inbox):
+    result = retry(host_settings, conninfo=laravel_db, **LARAVEL)
+    assert [entry["ref"] for entry in result["requeued"]] == ["public.failed_jobs:u-due"]
+    assert [entry["ref"] for entry in result["dead"]] == ["public.failed_jobs:u-invalid"]
+    failed, jobs = laravel_rows(laravel_db)
+    # Moved: out of failed_jobs, into jobs with attempts 0, available now, its queue and payload.
+    assert failed == ["u-fresh", "u-invalid", "u-redis"]
+    assert len(jobs) == 1
+    queue, payload, attempts, reserved_at, available_in, created_at = jobs[0]
+    assert (queue, attempts, reserved_at) == ("mail", 0, None)
+    assert -5 <= available_in <= 0 and created_at > 0
+    assert json.loads(payload)["uuid"] == "u-due" and json.loads(payload)["attempts"] == 0
+    # The dead job stays in failed_jobs, is a dead letter and raised an alert.
+    assert result["dead_total"] == 1
+    assert result["alert"]["action"] == "trigger"
+    ledger = Ledger(host_settings.database)
+    letters = ledger.dead_letters(job="retry-app")
+    ledger.close()
+    assert [(letter["source"], letter["ref"]) for letter in letters] == [("laravel", "public.failed_jobs:u-invalid")]
+
+    # The retried job fails again in Laravel (same uuid): its second attempt was its last.
+    with psycopg.connect(laravel_db, autocommit=True) as conn:
+        conn.execute("DELETE FROM jobs")
+    laravel_fail(laravel_db, "u-due", "PDOException: server has gone away", 5)
+    again = retry(host_settings, conninfo=laravel_db, **LARAVEL)
+    assert [entry["ref"] for entry in again["dead"]] == ["public.failed_jobs:u-due"]
+    assert "used all 2 attempts" in again["dead"][0]["reason"]
+    assert again["dead_total"] == 2
+    assert laravel_rows(laravel_db)[0] == ["u-fresh", "u-invalid", "u-redis", "u-due"]
+    # Dead jobs are left alone; the fresh one still waits for its backoff.
+    third = retry(host_settings, conninfo=laravel_db, **LARAVEL)
+    assert third["changed"] is False and third["dead"] == [] and len(third["waiting"]) == 1
+    assert third["dead_total"] == 2
+
+
+def test_laravel_backoff_is_drawn_once_and_kept(laravel_db, host_settings):
+    args = {**LARAVEL, "backoff": {"base": 600, "jitter": 50}}
+    first = retry(host_settings, conninfo=laravel_db, **args)
+    second = retry(host_settings, conninfo=laravel_db, **args)
+    waits = [entry["delay"] for entry in first["waiting"]], [entry["delay"] for entry in second["waiting"]]
+    assert len(waits[0]) == 2
+    for before, after in zip(*waits, strict=True):
+        assert 0 <= before - after <= 5  # the same due time, a little closer
+
+
+def test_laravel_dead_letters_show_in_caretaker_status(laravel_db, caretaker_host):
+    caretaker_host.add_job("retry-laravel", kind="job_retry", args={"conninfo": laravel_db, **LARAVEL})
+    code, report = caretaker_host.run("retry-laravel")
+    assert code == 0, report
+    status = caretaker_host.status()
+    assert [letter["ref"] for letter in status["dead_letters"] if letter["job"] == "retry-laravel"] == ["public.failed_jobs:u-invalid"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "change", "field", "message"),
+    [
+        (None, {"failed_table": "failed"}, "laravel.failed_table", "table public.failed does not exist"),
+        (None, {"jobs_table": "queue_jobs"}, "laravel.jobs_table", "table public.queue_jobs does not exist"),
+        ("ALTER TABLE failed_jobs DROP COLUMN exception", {}, "laravel.failed_table", "column 'exception' does not exist in table public.failed_jobs"),
+        ("ALTER TABLE jobs DROP COLUMN reserved_at", {}, "laravel.jobs_table", "column 'reserved_at' does not exist in table public.jobs"),
+        (None, {"schema": 'public"; DROP TABLE jobs; --'}, "laravel.failed_table", "does not exist"),
+        (None, {"failed_table": "failed_jobs' OR '1'='1"}, "laravel.failed_table", "does not exist"),
+    ],
+)
+def test_laravel_bad_input_names_the_field_and_changes_nothing(laravel_db, host_settings, statement, change, field, message):
+    if statement:
+        with psycopg.connect(laravel_db, autocommit=True) as conn:
+            conn.execute(statement)
+    with pytest.raises(ConfigError) as raised:
+        retry(host_settings, conninfo=laravel_db, laravel=change, **LARAVEL)
+    assert raised.value.field == field
+    assert message in str(raised.value)
+    with psycopg.connect(laravel_db) as conn:
+        assert conn.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM failed_jobs").fetchone()[0] == 4
+
+
+def test_laravel_connection_value_is_just_a_value(laravel_db, host_settings):
+    result = retry(host_settings, conninfo=laravel_db, laravel={"connection": "database' OR '1'='1"}, **LARAVEL)
+    assert result["changed"] is False and result["requeued"] == [] and result["waiting"] == []
+    assert laravel_rows(laravel_db)[0] == ["u-due", "u-fresh", "u-invalid", "u-redis"]

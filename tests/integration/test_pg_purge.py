@@ -106,6 +106,16 @@ def test_budget_stops_a_run_and_the_next_run_resumes_at_the_cursor(db, tmp_path)
     assert purge(db, tmp_path, [table])["tables"][0]["resumed"] is False
 
 
+def test_batches_grow_towards_the_cap_and_stop_at_the_first_short_one(db, tmp_path):
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("INSERT INTO events (created_at, kind) SELECT now() - interval '20 days' + g * interval '1 ms', 'bulk' FROM generate_series(1, 4700) g")
+    table = {**EVENTS, "batch_size": 3000}
+    adaptive = purge(db, tmp_path, [table], job="adaptive")
+    assert adaptive["rows_deleted"] == OLD + 4700
+    assert adaptive["batches"] == 3  # 1000, then 3000 (the cap), then the last 1000
+    assert scalar(db, "SELECT count(*) FROM events") == NEW
+
+
 def test_table_without_primary_key_is_batched_on_ctid(db, tmp_path):
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("CREATE TABLE logs AS SELECT created_at, body FROM events")
@@ -141,7 +151,7 @@ def test_archive_holds_every_deleted_row_before_the_delete(db, tmp_path):
         assert reader.fieldnames == ["id", "created_at", "kind", "body"]
         archived |= {(row["id"], row["kind"], row["body"]) for row in reader}
     assert archived == expected
-    assert not list(archive.rglob("*.part"))
+    assert not list(archive.rglob("*.partial"))
 
 
 def test_archive_failure_stops_with_nothing_deleted(db, tmp_path):
@@ -149,6 +159,75 @@ def test_archive_failure_stops_with_nothing_deleted(db, tmp_path):
     blocker.write_text("a file where the archive directory should be")
     with pytest.raises(CaretakerError, match="archive"):
         purge(db, tmp_path, [{**EVENTS, "archive": True}], archive_dir=str(blocker))
+    assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
+
+
+def _archived_rows(blobs):
+    rows = set()
+    for blob in blobs:
+        reader = csv.DictReader(io.StringIO(zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read().decode()))
+        assert reader.fieldnames == ["id", "created_at", "kind", "body"]
+        rows |= {(row["id"], row["kind"], row["body"]) for row in reader}
+    return rows
+
+
+def _objects(s3, bucket):
+    client = s3.client()
+    return {key: client.get_object(Bucket=bucket, Key=key)["Body"].read() for key in s3.keys(bucket)}
+
+
+def test_archive_to_s3_holds_every_deleted_row_before_the_delete(db, tmp_path, s3):
+    bucket = s3.create_bucket()
+    expected = set(_rows(db, "SELECT id::text, kind, body FROM events WHERE created_at < now() - interval '7 days'"))
+    result = purge(db, tmp_path, [{**EVENTS, "batch_size": 100, "archive": True}], archive=s3.args(bucket, prefix="purged/app"))
+    assert result["rows_archived"] == result["rows_deleted"] == OLD
+    objects = _objects(s3, bucket)
+    assert len(objects) == result["batches"] == 3
+    assert all(key.startswith("purged/app/public.events/") and key.endswith(".csv.zst") for key in objects)
+    assert _archived_rows(objects.values()) == expected
+    assert s3.uploads(bucket) == []
+    assert scalar(db, "SELECT count(*) FROM events") == NEW
+
+
+def test_missing_bucket_is_refused_before_any_row_goes(db, tmp_path, s3):
+    for check in (True, False):
+        with pytest.raises(ConfigError) as raised:
+            purge(db, tmp_path, [{**EVENTS, "archive": True}], check=check, archive=s3.args("caretaker-no-such-bucket"))
+        assert raised.value.field == "archive.bucket"
+        assert "bucket 'caretaker-no-such-bucket' does not exist" in str(raised.value)
+    assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
+
+
+def test_s3_failure_mid_run_keeps_the_rows_of_that_batch(db, tmp_path, s3):
+    bucket = s3.create_bucket()
+    # The first batch's upload goes through; every part upload after it fails.
+    s3.proxy.inject("500", method="PUT", match="partNumber=", skip=1, times=0)
+    with pytest.raises(TransientError, match=r"archiving a batch to s3://.* failed, nothing of it was deleted"):
+        purge(db, tmp_path, [{**EVENTS, "batch_size": 100, "archive": True}], archive=s3.args(bucket, max_attempts=1))
+    objects = _objects(s3, bucket)
+    assert len(objects) == 1
+    archived = _archived_rows(objects.values())
+    assert len(archived) == 100
+    left = set(_rows(db, "SELECT id::text, kind, body FROM events"))
+    assert len(left) == OLD + NEW - 100
+    assert not archived & left  # exactly the archived batch went
+    assert s3.uploads(bucket) == []  # the failed upload was aborted
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "message"),
+    [
+        ({"archive_dir": "/tmp/x", "archive": {"destination": "local", "directory": "/tmp/y"}}, "archive_dir", "not both"),
+        ({"archive": {"destination": "local"}}, "archive.directory", "required when destination is local"),
+        ({"archive": {"destination": "s3"}}, "archive.bucket", "required when destination is s3"),
+        ({"archive": {"destination": "s3", "bucket": "b", "part_size_mb": 1}}, "archive.part_size_mb", "between 5 and 5120"),
+    ],
+)
+def test_bad_archive_options_are_refused_before_any_row_goes(db, tmp_path, extra, field, message):
+    with pytest.raises(ConfigError) as raised:
+        purge(db, tmp_path, [{**EVENTS, "archive": True}], **extra)
+    assert raised.value.field == field
+    assert message in str(raised.value)
     assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
 
 

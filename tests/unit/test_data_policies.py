@@ -7,7 +7,7 @@ import pytest
 from caretaker import argspec
 from caretaker.errors import ConfigError
 from caretaker.job_retry import JOB_RETRY, Policy, backoff_delay
-from caretaker.pg_purge import parse_cutoff
+from caretaker.pg_purge import BatchSizer, parse_cutoff
 
 SIDEKIQ = {"shape": "sidekiq", "base": 15.0, "factor": 2.0, "jitter": 10.0, "max_delay": 7 * 86400.0}
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -52,3 +52,21 @@ def test_policy_verdicts():
     assert policy.decide("c", 1, "ValidationError: x").reason.startswith("error matches never_retry")
     assert policy.decide("d", 1, "503: quota exceeded today").verdict == "dead"
     assert policy.decide("e", 2, None).verdict == "requeue"
+
+
+def test_batch_size_starts_small_grows_to_the_cap_and_shrinks_when_slow():
+    sizer = BatchSizer(50000, 0.5)
+    assert sizer.size == 1000
+    sizer.observe(1000, 0.01)  # fast: at most fourfold
+    assert sizer.size == 4000
+    sizer.observe(4000, 0.01)
+    sizer.observe(16000, 0.01)
+    assert sizer.size == 50000  # never above the cap
+    sizer.observe(50000, 2.0)  # four times too slow
+    assert sizer.size == 12500
+    sizer.observe(100, 9.0)  # a short last batch says nothing about speed
+    assert sizer.size == 12500
+    assert BatchSizer(300, 0.5).size == 300
+    fixed = BatchSizer(7000, 0)
+    fixed.observe(7000, 60.0)
+    assert fixed.size == 7000
