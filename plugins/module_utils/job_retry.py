@@ -322,6 +322,7 @@ CREATE TABLE IF NOT EXISTS job_retry_counts (
 );
 """
 
+COUNT_MEMORY = 30 * 86400  # longer than Sidekiq's whole schedule of 25 retries (about 21 days)
 FAILED_COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 JOBS_COLUMNS = ("queue", "payload", "attempts", "reserved_at", "available_at", "created_at")
 
@@ -334,6 +335,7 @@ class LaravelQueue(_TableQueue):
     job goes back into the jobs table (attempts 0, available now) and leaves failed_jobs in
     the same transaction, once its backoff from failed_at is due. A dead job stays in
     failed_jobs, marked dead in the ledger. failed_at is read as UTC, Laravel's default.
+    Counts of jobs not seen failing again for 30 days are forgotten.
     """
 
     source = "laravel"
@@ -377,6 +379,11 @@ class LaravelQueue(_TableQueue):
                         (self.job, *values, time.time()),
                     )
                 dead += [values[1] for values in updates if values[5]]
+                # A requeued job unseen for COUNT_MEMORY succeeded (or was removed): forget its count.
+                ledger.db.execute(
+                    "DELETE FROM job_retry_counts WHERE job = ? AND ref LIKE ? AND dead = 0 AND updated < ?",
+                    (self.job, self.label + ":%", time.time() - COUNT_MEMORY),
+                )
             self.dead_items = dead
         finally:
             if ledger is not None:

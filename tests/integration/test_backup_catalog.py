@@ -46,5 +46,5 @@ def test_a_change_that_changes_nothing_writes_nothing(s3):
 
 def test_a_missing_bucket_is_named_without_a_separate_check(s3):
     store = open_store(s3.args("no-such-bucket"))
-    with pytest.raises(ConfigError, match="bucket: cannot read .*the bucket does not exist"):
+    with pytest.raises(ConfigError, match=r"bucket: cannot read .*the bucket does not exist"):
         store.get_json("db/catalog.json")

@@ -334,6 +334,21 @@ def test_laravel_due_jobs_go_back_to_jobs_as_queue_retry_does(laravel_db, host_s
     assert third["dead_total"] == 2
 
 
+def test_laravel_counts_of_jobs_that_stopped_failing_are_forgotten(laravel_db, host_settings):
+    retry(host_settings, conninfo=laravel_db, **LARAVEL)
+    ledger = Ledger(host_settings.database)
+    counted = dict(ledger.db.execute("SELECT item, dead FROM job_retry_counts").fetchall())
+    assert counted == {"u-due": 0, "u-fresh": 0, "u-invalid": 1}
+    # u-due was requeued and has not failed again for 31 days: it succeeded, its count goes;
+    # u-fresh still waits in failed_jobs (each run renews its row), u-invalid is dead: both stay
+    ledger.db.execute("UPDATE job_retry_counts SET updated = updated - 31 * 86400")
+    ledger.close()
+    retry(host_settings, conninfo=laravel_db, **LARAVEL)
+    ledger = Ledger(host_settings.database)
+    assert dict(ledger.db.execute("SELECT item, dead FROM job_retry_counts").fetchall()) == {"u-fresh": 0, "u-invalid": 1}
+    ledger.close()
+
+
 def test_laravel_backoff_is_drawn_once_and_kept(laravel_db, host_settings):
     args = {**LARAVEL, "backoff": {"base": 600, "jitter": 50}}
     first = retry(host_settings, conninfo=laravel_db, **args)
