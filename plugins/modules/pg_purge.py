@@ -189,7 +189,7 @@ options:
       part_size_mb:
         description: Size of each multipart upload part in MiB (5 to 5120).
         type: int
-        default: 16
+        default: 8
       max_attempts:
         description: Attempts of each S3 request (500, 503 SlowDown, resets and timeouts are retried).
         type: int
