@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402  (links the engine as `caretaker`, as on a host)
-from fixtures.pg_cluster import make_cluster  # noqa: E402
+from fixtures.postgres import start_cluster, stop_cluster  # noqa: E402
 
 sys.path.insert(0, str(conftest.ENGINE_LINK.parent))
 
@@ -39,7 +39,7 @@ from caretaker.config import Settings  # noqa: E402
 from caretaker.pg_purge import PG_PURGE  # noqa: E402
 from caretaker.tasks import Context  # noqa: E402
 
-SERVER = "-c fsync=on -c shared_buffers=1GB -c max_wal_size=8GB -c checkpoint_timeout=30min -c autovacuum=off"
+SERVER = ["fsync=on", "shared_buffers=1GB", "max_wal_size=8GB", "checkpoint_timeout=30min", "autovacuum=off"]
 IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", 15))
 
 
@@ -119,7 +119,7 @@ def main():
 
     import psycopg
 
-    cluster = make_cluster(settings=SERVER)
+    cluster = start_cluster(SERVER)
     state = pathlib.Path(tempfile.mkdtemp(prefix="caretaker-bench-"))
     try:
         conninfo = cluster.conninfo()
@@ -154,8 +154,7 @@ def main():
 
         purge_seconds, purge_result, purge_latencies = while_inserting(conninfo, "caretaker_events", caretaker)
     finally:
-        cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
+        stop_cluster(cluster)
         shutil.rmtree(state, ignore_errors=True)
 
     assert seed_deleted == options.expired, seed_deleted

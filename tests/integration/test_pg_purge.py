@@ -375,11 +375,11 @@ def _rows(conninfo, query):
 def test_a_database_error_is_a_clear_failure_with_nothing_deleted(db, tmp_path):
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("DROP ROLE IF EXISTS purge_reader")
-        conn.execute("CREATE ROLE purge_reader LOGIN")
+        conn.execute("CREATE ROLE purge_reader LOGIN PASSWORD 'reader-only'")
         conn.execute("GRANT SELECT ON events TO purge_reader")
     try:
         with pytest.raises(CaretakerError, match="permission denied for table events"):
-            purge(db + " user=purge_reader", tmp_path, [EVENTS])
+            purge(db + " user=purge_reader password=reader-only", tmp_path, [EVENTS])
         assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
     finally:
         with psycopg.connect(db, autocommit=True) as conn:
