@@ -7,7 +7,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the alert spool (notify) joined the schema
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error TEXT,
     acked REAL
 );
+CREATE TABLE IF NOT EXISTS alert_spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    created REAL NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_sent (route TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS alert_sent_by_route ON alert_sent (route, ts);
 CREATE TABLE IF NOT EXISTS alert_state (
     key TEXT PRIMARY KEY,
     status TEXT NOT NULL,

@@ -50,20 +50,6 @@ ROUTE_SPECS = {
     },
 }
 
-SPOOL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_spool (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    route TEXT NOT NULL,
-    created REAL NOT NULL,
-    payload TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-CREATE TABLE IF NOT EXISTS alert_sent (route TEXT NOT NULL, ts REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS alert_sent_by_route ON alert_sent (route, ts);
-"""
-
-
 class DeliveryError(Exception):
     """A route did not take an alert; the message is already free of secrets."""
 
@@ -276,7 +262,6 @@ def deliver(alert, route_names, settings, log=None, ledger=None):
     routes = {name: route_config(settings, name) for name in route_names}
     ledger, own = _open_ledger(settings, ledger)
     try:
-        ledger.db.executescript(SPOOL_SCHEMA)
         payload = json.dumps(alert.to_dict(), default=str)
         now = time.time()
         for name in routes:
@@ -294,7 +279,6 @@ def flush(settings, log=None, ledger=None, only=None):
     pending = []
     try:
         db = ledger.db
-        db.executescript(SPOOL_SCHEMA)
         names = [row[0] for row in db.execute("SELECT DISTINCT route FROM alert_spool ORDER BY route")]
         for name in names:
             if only is not None and name not in only:
@@ -342,5 +326,4 @@ def _flush_route(settings, db, ledger, name, log):
 
 def spooled(ledger):
     """Undelivered alerts per route, for status reports and tests."""
-    ledger.db.executescript(SPOOL_SCHEMA)
     return {row[0]: row[1] for row in ledger.db.execute("SELECT route, COUNT(*) FROM alert_spool GROUP BY route")}

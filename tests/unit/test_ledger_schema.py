@@ -1,0 +1,25 @@
+"""The ledger's schema is applied once per version, and an older ledger is brought up to date."""
+
+import sqlite3
+
+from caretaker import notify
+from caretaker.ledger import SCHEMA_VERSION, Ledger
+
+
+def test_a_version_1_ledger_gains_the_alert_spool(tmp_path):
+    path = tmp_path / "state.db"
+    Ledger(str(path)).close()
+    with sqlite3.connect(path) as db:  # as version 1 left it: no spool tables, one run recorded
+        db.execute("DROP TABLE alert_spool")
+        db.execute("DROP TABLE alert_sent")
+        db.execute("INSERT INTO runs (run_id, attempt, job, kind, started, status) VALUES ('kept', 1, 'j', 'noop', 0, 'ok')")
+        db.execute("PRAGMA user_version=1")
+    ledger = Ledger(str(path))
+    try:
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert notify.spooled(ledger) == {}
+        ledger.db.execute("INSERT INTO alert_spool (route, created, payload) VALUES ('ops', 0, '{}')")
+        assert notify.spooled(ledger) == {"ops": 1}
+        assert ledger.db.execute("SELECT run_id FROM runs").fetchall()[0][0] == "kept"
+    finally:
+        ledger.close()
