@@ -18,3 +18,8 @@ sys.path.insert(0, str(ENGINE_LINK.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 pytest_plugins = sorted(f"fixtures.{path.stem}" for path in (ROOT / "tests" / "fixtures").glob("*.py") if path.stem != "__init__")
+
+
+def pytest_configure(config):
+    # A failed assert in a helper thread only warns; make it fail the test that started the thread.
+    config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")

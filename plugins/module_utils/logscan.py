@@ -362,8 +362,9 @@ def _log_alert(args, ctx):
         try:
             cursor, notes = scan(path, dict(row) if row else None, counter, args["start_at"])
         except OSError as exc:
-            return checks.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: cannot read {path}: {exc.strerror}")
-                                                    for rule in compiled], args["runbook"])
+            # A rotation can rename the log between the check above and the read.
+            problem = f"{path} does not exist" if isinstance(exc, FileNotFoundError) else f"cannot read {path}: {exc.strerror}"
+            return checks.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {problem}") for rule in compiled], args["runbook"])
         now = time.time()
         if not ctx.check_mode:
             db.execute("BEGIN IMMEDIATE")
