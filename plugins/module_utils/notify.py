@@ -50,6 +50,7 @@ ROUTE_SPECS = {
     },
 }
 
+
 class DeliveryError(Exception):
     """A route did not take an alert; the message is already free of secrets."""
 
