@@ -21,17 +21,6 @@ from dataclasses import asdict, dataclass, field
 OK = "ok"
 SEVERITIES = ("ok", "warning", "critical", "unknown")
 
-# Extra per-check state next to the ledger's alert_state table (owned by this module).
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_tracking (
-    key TEXT PRIMARY KEY,
-    stage TEXT,
-    flips TEXT NOT NULL DEFAULT '[]',
-    flapping INTEGER NOT NULL DEFAULT 0,
-    stable_runs INTEGER NOT NULL DEFAULT 0,
-    alerted_severity TEXT
-);
-"""
 
 
 @dataclass
@@ -69,7 +58,6 @@ class Policy:
 
 
 def _tracking(db, key):
-    db.executescript(SCHEMA)
     row = db.execute("SELECT * FROM alert_tracking WHERE key = ?", (key,)).fetchone()
     if row is None:
         return {"stage": None, "flips": [], "flapping": 0, "stable_runs": 0, "alerted_severity": None}

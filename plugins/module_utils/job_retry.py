@@ -308,19 +308,6 @@ class RqQueue:
         return sum(1 for _queue, _registry, job in self._jobs() if job.meta.get("caretaker_dead"))
 
 
-LARAVEL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS job_retry_counts (
-    job TEXT NOT NULL,
-    ref TEXT NOT NULL,
-    item TEXT NOT NULL,
-    retries INTEGER NOT NULL DEFAULT 0,
-    due REAL,
-    due_attempts INTEGER,
-    dead INTEGER NOT NULL DEFAULT 0,
-    updated REAL NOT NULL,
-    PRIMARY KEY (job, ref)
-);
-"""
 
 COUNT_MEMORY = 30 * 86400  # longer than Sidekiq's whole schedule of 25 retries (about 21 days)
 FAILED_COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
@@ -357,9 +344,7 @@ class LaravelQueue(_TableQueue):
 
         if check_mode and not os.path.exists(self.ctx.settings.database):
             return None  # check mode creates no state
-        ledger = Ledger(self.ctx.settings.database)
-        ledger.db.executescript(LARAVEL_SCHEMA)
-        return ledger
+        return Ledger(self.ctx.settings.database)
 
     def process(self, policy, check_mode):
         ledger = self._ledger(check_mode)

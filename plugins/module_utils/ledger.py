@@ -7,7 +7,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 2  # 2: the alert spool (notify) joined the schema
+SCHEMA_VERSION = 2  # 2: every table of every feature is here, applied once per version
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,6 +63,67 @@ CREATE TABLE IF NOT EXISTS alert_state (
     last_sent REAL,
     summary TEXT
 );
+-- per-check alert state beside alert_state (alerts)
+CREATE TABLE IF NOT EXISTS alert_tracking (
+    key TEXT PRIMARY KEY,
+    stage TEXT,
+    flips TEXT NOT NULL DEFAULT '[]',
+    flapping INTEGER NOT NULL DEFAULT 0,
+    stable_runs INTEGER NOT NULL DEFAULT 0,
+    alerted_severity TEXT
+);
+-- where each log_alert job stopped reading, and its counts per rule (logscan)
+CREATE TABLE IF NOT EXISTS log_cursor (
+    consumer TEXT NOT NULL,
+    path TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    head TEXT,
+    offset INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (consumer, path)
+);
+CREATE TABLE IF NOT EXISTS log_counts (
+    consumer TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    ts REAL NOT NULL,
+    lines INTEGER NOT NULL,
+    matches INTEGER NOT NULL,
+    samples TEXT
+);
+CREATE INDEX IF NOT EXISTS log_counts_by_rule ON log_counts (consumer, path, rule, ts);
+-- pg_purge's resumable cursors and totals
+CREATE TABLE IF NOT EXISTS purge_cursors (
+    key TEXT PRIMARY KEY,
+    cutoff TEXT NOT NULL,
+    position TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS purge_totals (
+    job TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rows_deleted INTEGER NOT NULL DEFAULT 0,
+    rows_archived INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    last_seconds REAL,
+    last_budget_stopped INTEGER,
+    PRIMARY KEY (job, target)
+);
+-- job_retry's retry counts for Laravel's failed_jobs, which keeps none
+CREATE TABLE IF NOT EXISTS job_retry_counts (
+    job TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    item TEXT NOT NULL,
+    retries INTEGER NOT NULL DEFAULT 0,
+    due REAL,
+    due_attempts INTEGER,
+    dead INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL,
+    PRIMARY KEY (job, ref)
+);
+-- restore drills (pg_backup)
+CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT);
 """
 
 FINAL_FAILURES = ("failed", "timeout", "dead", "killed")

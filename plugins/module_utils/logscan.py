@@ -57,28 +57,6 @@ LOG_SPEC = {
     "runbook": {"type": "str"},
 }
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS log_cursor (
-    consumer TEXT NOT NULL,
-    path TEXT NOT NULL,
-    device INTEGER NOT NULL,
-    inode INTEGER NOT NULL,
-    head TEXT,
-    offset INTEGER NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (consumer, path)
-);
-CREATE TABLE IF NOT EXISTS log_counts (
-    consumer TEXT NOT NULL,
-    path TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    ts REAL NOT NULL,
-    lines INTEGER NOT NULL,
-    matches INTEGER NOT NULL,
-    samples TEXT
-);
-CREATE INDEX IF NOT EXISTS log_counts_by_rule ON log_counts (consumer, path, rule, ts);
-"""
 
 
 def status_regex(classes, field):
@@ -356,7 +334,6 @@ def _log_alert(args, ctx):
     ledger = Ledger(ctx.settings.database)
     try:
         db = ledger.db
-        db.executescript(SCHEMA)
         row = db.execute("SELECT * FROM log_cursor WHERE consumer = ? AND path = ?", (consumer, path)).fetchone()
         counter = Counter(compiled, args["samples"])
         try:

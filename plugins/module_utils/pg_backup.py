@@ -29,7 +29,6 @@ import os
 import re
 import secrets
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -319,19 +318,19 @@ def _write_metric(ctx, filename, name, help_text, database, value):
 
 
 def _record_drill_in_ledger(ctx, record):
+    from .ledger import Ledger
+
     settings = getattr(ctx, "settings", None)
     if settings is None:
         return
-    os.makedirs(settings.state_dir, mode=0o700, exist_ok=True)
-    db = sqlite3.connect(settings.database, timeout=30, isolation_level=None)
+    ledger = Ledger(settings.database)
     try:
-        db.execute("CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT)")
-        db.execute(
+        ledger.db.execute(
             "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)",
             (record["database"], record["backup_id"], int(record["ok"]), record["restore_seconds"], record["checked_at"], record.get("error")),
         )
     finally:
-        db.close()
+        ledger.close()
 
 
 # ------------------------------------------------------------------------- backup

@@ -86,24 +86,6 @@ ARGUMENT_SPEC = {
     "archive_level": {"type": "int", "default": 3},
 }
 
-CURSOR_SCHEMA = """
-CREATE TABLE IF NOT EXISTS purge_cursors (
-    key TEXT PRIMARY KEY,
-    cutoff TEXT NOT NULL,
-    position TEXT NOT NULL,
-    updated REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS purge_totals (
-    job TEXT NOT NULL,
-    target TEXT NOT NULL,
-    rows_deleted INTEGER NOT NULL DEFAULT 0,
-    rows_archived INTEGER NOT NULL DEFAULT 0,
-    batches INTEGER NOT NULL DEFAULT 0,
-    last_seconds REAL,
-    last_budget_stopped INTEGER,
-    PRIMARY KEY (job, target)
-);
-"""
 
 
 def parse_cutoff(text, now, field):
@@ -402,7 +384,6 @@ class Purge:
 
         ledger = Ledger(self.ctx.settings.database)
         try:
-            ledger.db.executescript(CURSOR_SCHEMA)
             tables = []
             for plan in plans:
                 for warning in plan.warnings:
