@@ -22,7 +22,6 @@ OK = "ok"
 SEVERITIES = ("ok", "warning", "critical", "unknown")
 
 
-
 @dataclass
 class Alert:
     key: str

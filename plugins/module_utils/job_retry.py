@@ -308,7 +308,6 @@ class RqQueue:
         return sum(1 for _queue, _registry, job in self._jobs() if job.meta.get("caretaker_dead"))
 
 
-
 COUNT_MEMORY = 30 * 86400  # longer than Sidekiq's whole schedule of 25 retries (about 21 days)
 FAILED_COLUMNS = ("id", "uuid", "connection", "queue", "payload", "exception", "failed_at")
 JOBS_COLUMNS = ("queue", "payload", "attempts", "reserved_at", "available_at", "created_at")

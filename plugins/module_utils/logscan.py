@@ -58,7 +58,6 @@ LOG_SPEC = {
 }
 
 
-
 def status_regex(classes, field):
     """A regex for HTTP status codes in common/combined access logs: `"GET / HTTP/1.1" 503 123`."""
     alternatives = []

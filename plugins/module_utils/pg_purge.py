@@ -87,7 +87,6 @@ ARGUMENT_SPEC = {
 }
 
 
-
 def parse_cutoff(text, now, field):
     """An age (7d, 12h, 30m, 2w, 90s) before now, or an ISO 8601 timestamp (UTC if no zone)."""
     match = AGE.match(text)
