@@ -390,7 +390,7 @@ class _MultipartWriter:
                 self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
             except Exception as exc:  # noqa: BLE001 - any failure is reported to the writer thread on its next call
                 self.error = _s3_error(exc, f"cannot upload part {number} of {self.store.describe(self.key)}")
-            del item, data
+            del item, data  # let the part go before waiting for the next one: memory stays at three parts
 
     def _raise_if_failed(self):
         if self.error is not None:

@@ -134,12 +134,16 @@ class Catalog:
 
         def apply(document):
             document = self._complete(document)
-            cleared = self._remove_leftovers(document)
-            return document if change(document) or cleared else None
+            named = bool(document["abandoned"] or document["deleted"])
+            self.remove_named(document)
+            document["abandoned"], document["deleted"] = [], []
+            return document if change(document) or named else None
 
         return self._complete(self.store.update_json(self.key, apply))
 
-    def _remove_leftovers(self, document):
+    def remove_named(self, document):
+        """Remove the keys the document names as abandoned or deleted (never a live backup's key,
+        never one outside this folder). What fails stays named, for the next change to remove."""
         live = {manifest["key"] for manifest in document["backups"].values()}
         abandoned = [key for key in document["abandoned"] if key not in live and key.startswith(self.prefix)]
         deleted = [key for key in document["deleted"] if key not in live and key.startswith(self.prefix)]
@@ -147,13 +151,6 @@ class Catalog:
             self.store.discard(abandoned)
         if deleted:
             self.store.delete(deleted)
-        found = bool(document["abandoned"] or document["deleted"])
-        document["abandoned"], document["deleted"] = [], []
-        return found
-
-    def remove_now(self, document):
-        """Remove the keys this run's own change just named; what fails stays named for the next change."""
-        self._remove_leftovers({**document, "abandoned": list(document["abandoned"]), "deleted": list(document["deleted"])})
 
     @staticmethod
     def ids(document):
@@ -386,7 +383,7 @@ def _begin(catalog, ctx, backup_id, data_key, started):
         document["pending"] = {backup_id: {"key": data_key, "started": _iso(started), "host": _host(ctx)}}
         return True
 
-    catalog.remove_now(catalog.update(begin))
+    catalog.remove_named(catalog.update(begin))
     if left:
         ctx.log("abandoned_runs_removed", keys=[entry["key"] for entry in left.values()])
     return len(left)
@@ -411,7 +408,7 @@ def _forget(catalog, backup_id, data_key):
         return True
 
     with contextlib.suppress(CaretakerError):
-        catalog.remove_now(catalog.update(forget))
+        catalog.remove_named(catalog.update(forget))
 
 
 def _host(ctx):
@@ -757,7 +754,7 @@ def _prune(args, ctx):
     if ctx.check_mode:
         decide(catalog.read())
         return result
-    catalog.remove_now(catalog.update(decide))
+    catalog.remove_named(catalog.update(decide))
     result["requests"] = store.requests
     if result["changed"]:
         ctx.log("pruned", deleted=len(result["delete"]), kept=len(result["keep"]), abandoned=len(result["abandoned"]), requests=store.requests)
