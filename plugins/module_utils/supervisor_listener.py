@@ -50,6 +50,7 @@ class Listener:
         elif event == "PROCESS_STATE_EXITED" and payload.get("expected") == "0":
             times = self._recent(program)
             times.append(self.clock())
+            _log("unexpected_exit", program=program, pid=payload.get("pid"), recent_exits=len(times))
             if len(times) >= self.exits:
                 self.flapping.add(program)
                 self._observe(program, "exits", "warning",
