@@ -8,6 +8,8 @@ import os
 import pathlib
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENGINE_LINK = ROOT / ".build" / "engine" / "caretaker"
 
@@ -17,6 +19,8 @@ if not ENGINE_LINK.exists():
 sys.path.insert(0, str(ENGINE_LINK.parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+# fixtures import each other (ports); rewrite the whole package, not only the plugins pytest loads first.
+pytest.register_assert_rewrite("fixtures")
 pytest_plugins = sorted(f"fixtures.{path.stem}" for path in (ROOT / "tests" / "fixtures").glob("*.py") if path.stem != "__init__")
 
 
