@@ -18,18 +18,35 @@ CONNINFO_OPTION = {
 }
 
 
-def connect(conninfo, field="conninfo"):
-    """An autocommit connection with the session in UTC, or a clear error."""
+def connect(conninfo="", field="conninfo", autocommit=True, database_field=None, credentials_field=None, **params):
+    """A connection with the session in UTC, or an error an operator can act on.
+
+    conninfo and params are libpq's. A database that does not exist and refused credentials
+    are ConfigErrors naming the option at fault (database_field, credentials_field, else field):
+    trying again will not help. A server that cannot be reached is a TransientError.
+    """
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        conn = psycopg.connect(conninfo or "", autocommit=True, connect_timeout=10)
+        target = conninfo_to_dict(conninfo or "", **params)
     except psycopg.ProgrammingError:
         # psycopg's message may quote the string, password included: say less.
         raise ConfigError("is not a valid libpq connection string or URI", field=field) from None
+    where = f"{target.get('host') or 'the local socket'} port {target.get('port') or 5432}"
+    try:
+        conn = psycopg.connect(conninfo or "", autocommit=autocommit, **{"connect_timeout": 10, **params})
     except psycopg.OperationalError as exc:
-        raise TransientError(f"cannot connect to PostgreSQL: {first_line(exc)}") from None
+        text = str(exc).strip()
+        said = text.splitlines()[-1] if text else type(exc).__name__
+        if 'database "' in text and "does not exist" in text:
+            raise ConfigError(f"database {target.get('dbname')!r} does not exist on the server at {where}", field=database_field or field) from None
+        if "password authentication failed" in text or "no password supplied" in text or ("role" in text and "does not exist" in text):
+            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {said}", field=credentials_field or field) from None
+        raise TransientError(f"cannot reach PostgreSQL at {where}: {said}") from None
     conn.execute("SET TimeZone = 'UTC'")
+    if not autocommit:
+        conn.commit()  # the SET opened a transaction; the caller's work starts its own
     return conn
 
 

@@ -33,7 +33,7 @@ import subprocess
 import threading
 import time
 
-from . import age, metrics
+from . import age, metrics, pg
 from .backup_store import STORE_SPEC, open_store
 from .errors import CaretakerError, ConfigError, TransientError
 from .retention import POLICY_SPEC, Backup, check_policy, plan
@@ -184,20 +184,8 @@ def _connect_kwargs(args, dbname):
 
 
 def connect(args, dbname=None, autocommit=False):
-    """A psycopg connection, with connection failures turned into errors an operator reads."""
-    import psycopg
-
-    dbname = dbname or args["database"]
-    where = f"{args.get('pg_host') or 'the local socket'} port {args['pg_port']}"
-    try:
-        return psycopg.connect(autocommit=autocommit, **_connect_kwargs(args, dbname))
-    except psycopg.OperationalError as exc:
-        text = str(exc).strip()
-        if f'database "{dbname}" does not exist' in text:
-            raise ConfigError(f"database {dbname!r} does not exist on the server at {where}", field="database") from None
-        if "password authentication failed" in text or "no password supplied" in text or ("role" in text and "does not exist" in text):
-            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {text.splitlines()[-1]}", field="pg_password") from None
-        raise TransientError(f"cannot reach PostgreSQL at {where}: {text.splitlines()[-1] if text else exc!r}") from None
+    return pg.connect(autocommit=autocommit, database_field="database", credentials_field="pg_password",
+                      **_connect_kwargs(args, dbname or args["database"]))
 
 
 def _pg_env(args):

@@ -347,6 +347,21 @@ def test_bad_conninfo_does_not_echo_the_password(tmp_path):
     assert raised.value.field == "conninfo"
 
 
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ("password=wrong", ConfigError, r"conninfo: PostgreSQL at 127\.0\.0\.1 port \d+ refused the credentials"),
+        ("dbname=no_such_db", ConfigError, "conninfo: database 'no_such_db' does not exist"),
+        ("port=1", TransientError, "cannot reach PostgreSQL at 127.0.0.1 port 1"),
+    ],
+)
+def test_connection_failures_say_whether_retrying_can_help(db, tmp_path, change, error, message):
+    with pytest.raises(error, match=message) as raised:
+        purge(f"{db} {change}", tmp_path, [EVENTS])
+    assert "password=" not in str(raised.value)  # the connection string is never echoed
+    assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
+
+
 def test_runs_as_a_job_through_the_runner(db, caretaker_host):
     caretaker_host.add_job("purge-events", kind="pg_purge", args={"conninfo": db, "tables": [{**EVENTS, "batch_size": 100}]})
     code, report = caretaker_host.run("purge-events")
