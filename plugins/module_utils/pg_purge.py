@@ -264,7 +264,7 @@ class Purge:
         import psycopg
         from psycopg import sql
 
-        query, params = self._batch_query(plan, position=None, lock=False, size=plan.options["batch_size"])
+        query, params = self._batch_query(plan, position=None, size=plan.options["batch_size"])
         try:
             conn.execute(sql.SQL("EXPLAIN ") + query, params)
         except psycopg.Error as exc:
@@ -297,19 +297,18 @@ class Purge:
             params += [position[0], *position]
         return condition, params
 
-    def _batch_query(self, plan, position, lock, size):
+    def _batch_query(self, plan, position, size):
         """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
         from psycopg import sql
 
         order = self._order(plan)
         condition, params = self._after(plan, position)
-        query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}{}").format(
+        query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(column, key) for column, key in zip(order, self._keys(plan), strict=True)),
             pg.qualified(plan.options["schema"], plan.options["name"]),
             condition,
             sql.SQL(", ").join(order),
             sql.Literal(size),
-            sql.SQL(" FOR UPDATE") if lock else sql.SQL(""),
         )
         return query, params
 
@@ -318,7 +317,7 @@ class Purge:
         from psycopg import sql
 
         keys = self._keys(plan)
-        query, params = self._batch_query(plan, position, lock=False, size=size)
+        query, params = self._batch_query(plan, position, size=size)
         # LIMIT in a subquery keeps the plan an index scan that stops after size rows;
         # OFFSET size - 1 LIMIT 1 on the table itself can make the planner sort the whole range.
         last = sql.SQL("SELECT {} FROM ({}) b OFFSET {}").format(
@@ -328,10 +327,15 @@ class Purge:
         return list(row) if row else None
 
     def _delete_range(self, conn, plan, position, bound):
-        """Delete the rows after position up to bound (to the end when bound is None) -> count.
+        """Delete the rows after position up to bound (to the end when bound is None) -> count."""
+        query, params = self._range_delete(plan, position, bound)
+        return conn.execute(query, params).rowcount
 
-        A range over the time index, deleted the way a plain DELETE would: no RETURNING and
-        no row fetched by ctid, each of which costs another buffer visit per row.
+    def _range_delete(self, plan, position, bound):
+        """The DELETE of the rows after position up to bound, and its parameters.
+
+        A range over the time index, deleted the way a plain DELETE would: no row fetched by
+        ctid, which costs another buffer visit per row.
         """
         from psycopg import sql
 
@@ -342,7 +346,7 @@ class Purge:
             condition += sql.SQL(" AND {} <= {} AND ({}) <= ({})").format(order[0], sql.Placeholder(), sql.SQL(", ").join(order), marks)
             params += [bound[0], *bound]
         query = sql.SQL("DELETE FROM {} WHERE {}").format(pg.qualified(plan.options["schema"], plan.options["name"]), condition)
-        return conn.execute(query, params).rowcount
+        return query, params
 
     def _keys(self, plan):
         from psycopg import sql
@@ -482,56 +486,49 @@ class Purge:
 
         options = plan.options
         try:
-            if options["archive"]:
-                return self._archived_batch(conn, store, plan, position, number, size)
-            # Two autocommitted statements: the batch's last row, then the range up to it.
-            # A row that turns up in the range in between is older than the cutoff too.
+            # The batch's last row, then the range up to it. A row that turns up in the range
+            # in between is older than the cutoff too.
             bound = self._bound(conn, plan, position, size)
-            deleted = self._delete_range(conn, plan, position, bound)
-            return bound, (size if bound else deleted), deleted, 0
+            if options["archive"]:
+                deleted = self._archived_delete(conn, store, plan, position, bound, number)
+                archived = deleted
+            else:
+                deleted, archived = self._delete_range(conn, plan, position, bound), 0
+            return bound, (size if bound else deleted), deleted, archived
         except psycopg.errors.LockNotAvailable:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
         except psycopg.errors.QueryCanceled:
             raise CaretakerError(f"{plan.label}: a batch ran past statement_timeout ({options['statement_timeout']} s); lower batch_size") from None
 
-    def _archived_batch(self, conn, store, plan, position, number, size):
-        """The batch is locked when picked, so the rows archived are the rows deleted."""
-        from psycopg import sql
+    def _archived_delete(self, conn, store, plan, position, bound, number):
+        """Delete the range and COPY the deleted rows, zstd-compressed, into the store -> count.
 
-        query, params = self._batch_query(plan, position, lock=True, size=size)
-        keys = self._keys(plan)
-        with conn.transaction():
-            picked = sql.SQL("SELECT b.batch_row, {} FROM ({}) b ORDER BY {}").format(
-                sql.SQL(", ").join(sql.SQL("b.{}::text").format(key) for key in keys), query, sql.SQL(", ").join(sql.SQL("b.{}").format(key) for key in keys)
-            )
-            rows = conn.execute(picked, params).fetchall()
-            if not rows:
-                return None, 0, 0, 0
-            ctids = [row[0] for row in rows]
-            self._archive(conn, store, plan, ctids, number)
-            table = pg.qualified(plan.options["schema"], plan.options["name"])
-            deleted = conn.execute(sql.SQL("DELETE FROM {} WHERE ctid = ANY(%s::tid[])").format(table), (ctids,)).rowcount
-            return (list(rows[-1][1:]) if len(rows) == size else None), len(rows), deleted, deleted
-
-    def _archive(self, conn, store, plan, ctids, number):
-        """COPY the locked rows out, zstd-compressed, into the store; stored whole before the delete runs."""
+        One transaction: the rows archived are exactly the rows deleted, and the delete
+        commits only after the archive object is stored whole. Any failure rolls it back.
+        """
         import zstandard
         from psycopg import sql
 
         stamp = self.now.strftime("%Y%m%dT%H%M%SZ")
         key = f"{store.prefix}{plan.label}/{stamp}-{self.run_token}-{number:06d}.csv.zst"
-        query = sql.SQL("COPY (SELECT * FROM {} WHERE ctid = ANY(%s::tid[])) TO STDOUT (FORMAT csv, HEADER)").format(
-            pg.qualified(plan.options["schema"], plan.options["name"])
-        )
+        delete, params = self._range_delete(plan, position, bound)
+        query = sql.SQL("COPY ({} RETURNING *) TO STDOUT (FORMAT csv, HEADER)").format(delete)
         compressor = zstandard.ZstdCompressor(level=self.args["archive_level"]).compressobj()
         writer = None
         try:
-            writer = store.open_writer(key)
-            with conn.cursor().copy(query, (ctids,)) as copy:
-                for data in copy:
-                    writer.write(compressor.compress(data))
-            writer.write(compressor.flush())
-            writer.commit()
+            with conn.transaction():
+                writer = store.open_writer(key)
+                with conn.cursor() as cursor:
+                    with cursor.copy(query, params) as copy:
+                        for data in copy:
+                            writer.write(compressor.compress(data))
+                    deleted = cursor.rowcount
+                writer.write(compressor.flush())
+                if deleted:
+                    writer.commit()
+                else:
+                    writer.abort()
+            return deleted
         except (OSError, CaretakerError) as exc:
             if writer is not None:
                 writer.abort()

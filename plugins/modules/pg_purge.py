@@ -21,12 +21,14 @@ description:
     (time column, C(ctid)) when the table has no primary key, from a keyset cursor kept in the
     host's caretaker ledger. A run stopped by its O(tables[].budget) continues from the cursor,
     with the same cutoff, next time.
-  - With O(tables[].archive), each batch's rows are copied out with C(COPY), compressed with zstd
-    and stored before that batch is deleted, in an S3 (or S3-compatible) bucket or a local
-    directory named by O(archive), or the directory O(archive_dir). If archiving fails, nothing
-    of that batch is deleted and the run stops. The bucket or directory is checked before the
-    first row is deleted.
+  - With O(tables[].archive), each batch's rows are copied out as they are deleted
+    (C(COPY (DELETE ... RETURNING *))), compressed with zstd and stored, in an S3 (or
+    S3-compatible) bucket or a local directory named by O(archive), or the directory
+    O(archive_dir); the delete commits only once the archive is stored whole. If archiving
+    fails, nothing of that batch is deleted and the run stops. The bucket or directory is
+    checked before the first row is deleted.
   - Every table, column, filter and cutoff is checked before the first row is deleted.
+  - The login in O(conninfo) needs SELECT and DELETE on each table, nothing more.
   - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
   - Needs psycopg 3 and, for archives, zstandard (and boto3 for S3) on the host.
 author:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from caretaker.config import Settings
 from caretaker.errors import CaretakerError, ConfigError, TransientError
 from caretaker.pg_purge import PG_PURGE
 from caretaker.tasks import Context
+from psycopg import sql
 
 OLD, NEW = 300, 120
 
@@ -152,6 +154,22 @@ def test_archive_holds_every_deleted_row_before_the_delete(db, tmp_path):
         archived |= {(row["id"], row["kind"], row["body"]) for row in reader}
     assert archived == expected
     assert not list(archive.rglob("*.partial"))
+
+
+def test_archiving_needs_only_select_and_delete(db, tmp_path):
+    role = f"purger_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'purger-pw'").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT, DELETE ON events TO {}").format(sql.Identifier(role)))
+    try:
+        login = " ".join(part for part in db.split() if not part.startswith(("user=", "password="))) + f" user={role} password=purger-pw"
+        result = purge(login, tmp_path, [{**EVENTS, "batch_size": 100, "archive": True}], archive_dir=str(tmp_path / "archive"))
+        assert result["rows_archived"] == result["rows_deleted"] == OLD
+        assert scalar(db, "SELECT count(*) FROM events") == NEW
+    finally:
+        with psycopg.connect(db, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 def test_archive_failure_stops_with_nothing_deleted(db, tmp_path):
