@@ -298,12 +298,12 @@ class Purge:
         return condition, params
 
     def _batch_query(self, plan, position, size):
-        """SELECT batch_row (ctid) and the cursor columns k0, k1... of the next batch, in cursor order."""
+        """SELECT the cursor columns k0, k1... of the next batch, in cursor order."""
         from psycopg import sql
 
         order = self._order(plan)
         condition, params = self._after(plan, position)
-        query = sql.SQL("SELECT ctid AS batch_row, {} FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
             sql.SQL(", ").join(sql.SQL("{} AS {}").format(column, key) for column, key in zip(order, self._keys(plan), strict=True)),
             pg.qualified(plan.options["schema"], plan.options["name"]),
             condition,
