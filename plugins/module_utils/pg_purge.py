@@ -326,13 +326,8 @@ class Purge:
         row = conn.execute(last, params).fetchone()
         return list(row) if row else None
 
-    def _delete_range(self, conn, plan, position, bound):
-        """Delete the rows after position up to bound (to the end when bound is None) -> count."""
-        query, params = self._range_delete(plan, position, bound)
-        return conn.execute(query, params).rowcount
-
     def _range_delete(self, plan, position, bound):
-        """The DELETE of the rows after position up to bound, and its parameters.
+        """The DELETE of the rows after position up to bound (to the end when bound is None), and its parameters.
 
         A range over the time index, deleted the way a plain DELETE would: no row fetched by
         ctid, which costs another buffer visit per row.
@@ -490,10 +485,9 @@ class Purge:
             # in between is older than the cutoff too.
             bound = self._bound(conn, plan, position, size)
             if options["archive"]:
-                deleted = self._archived_delete(conn, store, plan, position, bound, number)
-                archived = deleted
+                deleted = archived = self._archived_delete(conn, store, plan, position, bound, number)
             else:
-                deleted, archived = self._delete_range(conn, plan, position, bound), 0
+                deleted, archived = conn.execute(*self._range_delete(plan, position, bound)).rowcount, 0
             return bound, (size if bound else deleted), deleted, archived
         except psycopg.errors.LockNotAvailable:
             raise TransientError(f"{plan.label}: a batch waited longer than lock_timeout ({options['lock_timeout']} s) for a lock; try again later") from None
