@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import os
 import re
@@ -41,6 +42,9 @@ from .tasks import Task
 from .version import VERSION
 
 READ_SIZE = 1024 * 1024
+# zstd's own job size with worker threads is 8 MiB or more, each held twice per worker;
+# 2 MiB jobs keep a worker to a few MiB and compress as well on dump data.
+COMPRESSION_JOB_SIZE = 2 * 1024 * 1024
 MANIFEST_FORMAT = 1
 CATALOG_FORMAT = 2
 ID_PATTERN = re.compile(r"^(\d{8}T\d{9})Z-[0-9a-f]{6}$")  # UTC to the millisecond, then random
@@ -62,7 +66,7 @@ BACKUP_SPEC = {
     **POLICY_SPEC,
     "recipients": {"type": "list", "elements": "str", "default": []},
     "compression_level": {"type": "int", "default": 3},
-    "compression_threads": {"type": "int", "default": 0},
+    "compression_threads": {"type": "int", "default": 2},
     "prune": {"type": "bool", "default": True},
 }
 
@@ -277,6 +281,15 @@ class _HashingSink:
         pass
 
 
+def _compressor(args):
+    import zstandard
+
+    threads = args["compression_threads"]
+    options = {"threads": threads, "job_size": COMPRESSION_JOB_SIZE} if threads else {}
+    parameters = zstandard.ZstdCompressionParameters.from_level(args["compression_level"], write_checksum=True, **options)
+    return zstandard.ZstdCompressor(compression_params=parameters)
+
+
 def _advisory_key(database):
     return int.from_bytes(hashlib.sha256(b"caretaker.pg_backup:" + database.encode()).digest()[:8], "big", signed=True)
 
@@ -404,7 +417,7 @@ def _host(ctx):
 
 
 def _dump(args, ctx, conn, catalog, recipients, server_version):
-    started = _now()
+    started, clock = _now(), time.monotonic()
     backup_id = new_backup_id(started)
     data_key = catalog.data_key(backup_id, bool(recipients))
     abandoned = _begin(catalog, ctx, backup_id, data_key, started)
@@ -415,7 +428,7 @@ def _dump(args, ctx, conn, catalog, recipients, server_version):
     except Exception:
         _forget(catalog, backup_id, data_key)
         raise
-    seconds = round((_parse_iso(manifest["finished"]) - started).total_seconds(), 3)
+    seconds = round(time.monotonic() - clock, 3)  # the manifest's times are to the second
     ctx.log("backup_done", backup_id=backup_id, size=manifest["size"], seconds=seconds)
     return {
         "changed": True,
@@ -430,8 +443,6 @@ def _dump(args, ctx, conn, catalog, recipients, server_version):
 
 
 def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, data_key, started):
-    import zstandard
-
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
     pg_dump = pg_program(args, "pg_dump", server_version)
@@ -441,6 +452,8 @@ def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, 
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_pg_env(args))
     except OSError as exc:
         raise CaretakerError(f"cannot run {pg_dump}: {exc.strerror}") from None
+    with contextlib.suppress(OSError):  # a pipe as large as a read lets pg_dump run ahead while a chunk compresses
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, READ_SIZE)
     stderr = _Drain(proc.stderr)
     counting = _Background(lambda: row_counts(conn))
     writer = None
@@ -448,9 +461,9 @@ def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, 
         writer = store.open_writer(data_key)
         sink = _HashingSink(writer)
         stage = age.Encryptor(recipients, sink) if recipients else sink
-        compressor = zstandard.ZstdCompressor(level=args["compression_level"], threads=args["compression_threads"], write_checksum=True).compressobj()
+        compressor = _compressor(args).compressobj()
         while True:
-            chunk = proc.stdout.read(READ_SIZE)
+            chunk = os.read(proc.stdout.fileno(), READ_SIZE)
             if not chunk:
                 break
             compressed = compressor.compress(chunk)
