@@ -24,9 +24,9 @@ GOAL = 1.2
 
 CLEANUP = """
 import sys
-from caretaker.file_cleanup import FILE_CLEANUP
-from caretaker.argspec import validate
-from caretaker.tasks import Context
+from caretaker.hygiene.file_cleanup import FILE_CLEANUP
+from caretaker.foundation.argspec import validate
+from caretaker.foundation.tasks import Context
 args = validate(FILE_CLEANUP.argument_spec, {"paths": [sys.argv[1]], "age": "7d", "max_deletions": 10**9})
 result = FILE_CLEANUP.run(args, Context())
 print(result["deleted"], result["bytes_freed"], len(result["errors"]))

@@ -34,13 +34,13 @@ GOAL_INCREMENTAL = 0.050
 
 SCAN = """
 import sys, tempfile
-from caretaker import logscan
-from caretaker.argspec import validate
-from caretaker.config import Settings
-from caretaker.tasks import Context
-args = validate(logscan.LOG_SPEC, {"path": sys.argv[1], "start_at": "beginning", "rules": [{"name": "5xx", "pattern": sys.argv[2]}]})
+from caretaker.checks import log_alert
+from caretaker.foundation.argspec import validate
+from caretaker.foundation.config import Settings
+from caretaker.foundation.tasks import Context
+args = validate(log_alert.LOG_SPEC, {"path": sys.argv[1], "start_at": "beginning", "rules": [{"name": "5xx", "pattern": sys.argv[2]}]})
 with tempfile.TemporaryDirectory() as state:
-    result = logscan.LOG_ALERT.run(args, Context(settings=Settings(state_dir=state)))
+    result = log_alert.LOG_ALERT.run(args, Context(settings=Settings(state_dir=state)))
 print(result["findings"][0]["details"]["run_matches"])
 """
 
@@ -95,14 +95,14 @@ def full_scan(log, env):
 
 
 def incremental(log, state_dir):
-    from caretaker import logscan
-    from caretaker.argspec import validate
-    from caretaker.config import Settings
-    from caretaker.tasks import Context
+    from caretaker.checks import log_alert
+    from caretaker.foundation.argspec import validate
+    from caretaker.foundation.config import Settings
+    from caretaker.foundation.tasks import Context
 
-    args = validate(logscan.LOG_SPEC, {"path": log, "start_at": "end", "rules": [{"name": "5xx", "pattern": PATTERN}]})
+    args = validate(log_alert.LOG_SPEC, {"path": log, "start_at": "end", "rules": [{"name": "5xx", "pattern": PATTERN}]})
     ctx = Context(settings=Settings(state_dir=state_dir))
-    logscan.LOG_ALERT.run(args, ctx)  # first run: start watching at the end
+    log_alert.LOG_ALERT.run(args, ctx)  # first run: start watching at the end
     chunk = access_lines(5500, 2)[:APPEND]
     chunk = chunk[: chunk.rfind(b"\n") + 1]
     expected = sum(1 for line in chunk.splitlines() if re.search(PATTERN.encode(), line))
@@ -111,7 +111,7 @@ def incremental(log, state_dir):
         with open(log, "ab") as handle:
             handle.write(chunk)
         started = time.perf_counter()
-        result = logscan.LOG_ALERT.run(args, ctx)
+        result = log_alert.LOG_ALERT.run(args, ctx)
         times.append(time.perf_counter() - started)
         if result["findings"][0]["details"]["run_matches"] != expected:
             raise SystemExit(f"incremental run counted {result['findings'][0]['details']['run_matches']} matches, expected {expected}")

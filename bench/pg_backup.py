@@ -107,7 +107,7 @@ def generate(cluster, database, gib):
 def run(gib, cluster, moto_port, work, full):
     import boto3
     from botocore.config import Config
-    from caretaker import age
+    from caretaker.lib import age
 
     endpoint = f"http://127.0.0.1:{moto_port}"
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench",

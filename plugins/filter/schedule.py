@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.caretaker.ops.plugins.module_utils.errors import ConfigError
-from ansible_collections.caretaker.ops.plugins.module_utils.schedule import parse_cron, spread, to_oncalendar
+from ansible_collections.caretaker.ops.plugins.module_utils.foundation.errors import ConfigError
+from ansible_collections.caretaker.ops.plugins.module_utils.foundation.schedule import parse_cron, spread, to_oncalendar
 
 
 def cron_spread(expr, seed):

@@ -1,4 +1,3 @@
-# Private to the caretaker.ops collection: the engine's API may change without notice.
 """The `caretaker` command on each host. Cron and systemd timers call `caretaker run JOB`.
 
 Imports stay inside the commands so that starting the CLI costs little: a job that runs
@@ -11,7 +10,7 @@ import argparse
 import json
 import sys
 
-from .errors import EXIT_BAD_INPUT, CaretakerError
+from .foundation.errors import EXIT_BAD_INPUT, CaretakerError
 
 
 def _out(text):
@@ -23,7 +22,7 @@ def _err(text):
 
 
 def _cmd_run(args, settings):
-    from .runner import run_job
+    from .runner.run import run_job
 
     report = run_job(settings, args.job)
     if args.json:
@@ -39,7 +38,7 @@ def _cmd_run(args, settings):
 
 
 def _cmd_status(args, settings):
-    from .status import collect, render_table
+    from .runner.job_info import collect, render_table
 
     report = collect(settings, include_runs=args.runs)
     _out(json.dumps(report, default=str, indent=2) if args.json else render_table(report))
@@ -49,7 +48,7 @@ def _cmd_status(args, settings):
 def _cmd_validate(args, settings):
     import os
 
-    from .config import parse_job, read_yaml
+    from .foundation.config import parse_job, read_yaml
 
     name = args.name or os.path.basename(args.file).rsplit(".", 1)[0]
     source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
@@ -59,7 +58,7 @@ def _cmd_validate(args, settings):
 
 
 def _cmd_ack(args, settings):
-    from .ledger import Ledger
+    from .foundation.ledger import Ledger
 
     ledger = Ledger(settings.database)
     count = ledger.ack_dead_letters(args.job)
@@ -70,9 +69,9 @@ def _cmd_ack(args, settings):
 
 def _cmd_check(args, settings):
     """A check job run now, reported the Nagios way: one line, exit 0/1/2/3; no alerts sent."""
-    from .checks import CHECK_KINDS, nagios
-    from .config import load_job
-    from .tasks import Context, load_task
+    from .checks.findings import CHECK_KINDS, nagios
+    from .foundation.config import load_job
+    from .foundation.tasks import Context, load_task
 
     try:
         job = load_job(settings, args.job)
@@ -119,7 +118,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from .config import Settings
+    from .foundation.config import Settings
 
     try:
         settings = Settings.load(args.etc)

@@ -1,4 +1,3 @@
-# Private to the caretaker.ops collection: the engine's API may change without notice.
 """The one bridge from an Ansible module to an engine task.
 
 It takes the AnsibleModule the module built (duck-typed, so the engine imports nothing of
@@ -7,10 +6,10 @@ Ansible) and runs the task with the module's params and check mode.
 
 from __future__ import annotations
 
-from .argspec import redact
-from .config import Settings
-from .errors import CaretakerError
-from .tasks import Context
+from .foundation.argspec import redact
+from .foundation.config import Settings
+from .foundation.errors import CaretakerError
+from .foundation.tasks import Context
 
 
 def run_as_module(module, task, settings=None):

@@ -1,4 +1,3 @@
-# Private to the caretaker.ops collection: the engine's API may change without notice.
 """A supervisord [eventlistener:] that alerts through caretaker's notifier.
 
 Run by supervisord as `python -m caretaker.supervisor_listener` with
@@ -18,10 +17,10 @@ import json
 import sys
 import time
 
-from . import alerts, notify
-from .config import Settings
-from .errors import CaretakerError
-from .ledger import Ledger
+from .alerting import alerts, notify
+from .foundation.config import Settings
+from .foundation.errors import CaretakerError
+from .foundation.ledger import Ledger
 
 
 def parse_tokens(text):

@@ -149,7 +149,7 @@ alerts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.certs import CERT_CHECK
+from ansible_collections.caretaker.ops.plugins.module_utils.checks.cert_check import CERT_CHECK
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 

@@ -147,7 +147,7 @@ capped:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.file_cleanup import FILE_CLEANUP
+from ansible_collections.caretaker.ops.plugins.module_utils.hygiene.file_cleanup import FILE_CLEANUP
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 

@@ -177,7 +177,7 @@ alerts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.health import HEALTH_CHECK
+from ansible_collections.caretaker.ops.plugins.module_utils.checks.health_check import HEALTH_CHECK
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 

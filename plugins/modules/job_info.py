@@ -109,7 +109,7 @@ dead_letters:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
-from ansible_collections.caretaker.ops.plugins.module_utils.status import JOB_INFO
+from ansible_collections.caretaker.ops.plugins.module_utils.runner.job_info import JOB_INFO
 
 
 def main():

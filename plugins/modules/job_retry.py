@@ -261,7 +261,7 @@ alert:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.job_retry import JOB_RETRY
+from ansible_collections.caretaker.ops.plugins.module_utils.data.job_retry import JOB_RETRY
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 

@@ -168,7 +168,7 @@ alerts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.logscan import LOG_ALERT
+from ansible_collections.caretaker.ops.plugins.module_utils.checks.log_alert import LOG_ALERT
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 

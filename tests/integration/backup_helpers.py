@@ -4,7 +4,9 @@ import concurrent.futures
 import hashlib
 import json
 
-from caretaker import argspec, pg_backup, tasks
+from caretaker.foundation import argspec, tasks
+
+from caretaker.backup import pg_backup
 
 
 def run_task(task, params, check_mode=False, settings=None):

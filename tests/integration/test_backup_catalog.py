@@ -4,8 +4,9 @@ import concurrent.futures
 import json
 
 import pytest
-from caretaker import argspec, backup_store
-from caretaker.errors import ConfigError
+from caretaker.foundation import argspec
+from caretaker.lib import backup_store
+from caretaker.foundation.errors import ConfigError
 
 
 def open_store(params):

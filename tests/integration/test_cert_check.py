@@ -1,15 +1,15 @@
 """cert_check against certificates made here: lifetimes, names, chains, real TLS servers and SMTP STARTTLS."""
 
 import pytest
-from caretaker import certs
-from caretaker.argspec import validate
-from caretaker.config import Settings
-from caretaker.errors import ConfigError
-from caretaker.tasks import Context
+from caretaker.checks import cert_check
+from caretaker.foundation.argspec import validate
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import ConfigError
+from caretaker.foundation.tasks import Context
 
 
 def check(**args):
-    return certs.CERT_CHECK.run(validate(certs.CERT_SPEC, args), Context(settings=Settings()))
+    return cert_check.CERT_CHECK.run(validate(cert_check.CERT_SPEC, args), Context(settings=Settings()))
 
 
 def found(outcome):

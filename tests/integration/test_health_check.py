@@ -11,16 +11,16 @@ import threading
 import time
 
 import pytest
-from caretaker import health
-from caretaker.argspec import validate
-from caretaker.config import Settings
-from caretaker.errors import ConfigError
-from caretaker.tasks import Context
+from caretaker.checks import health_check
+from caretaker.foundation.argspec import validate
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import ConfigError
+from caretaker.foundation.tasks import Context
 
 
 def run_probes(*probes):
-    args = validate(health.HEALTH_SPEC, {"probes": list(probes)})
-    return health.HEALTH_CHECK.run(args, Context(settings=Settings()))
+    args = validate(health_check.HEALTH_SPEC, {"probes": list(probes)})
+    return health_check.HEALTH_CHECK.run(args, Context(settings=Settings()))
 
 
 def by_name(outcome):

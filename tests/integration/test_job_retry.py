@@ -7,12 +7,12 @@ import os
 
 import psycopg
 import pytest
-from caretaker import argspec
-from caretaker.config import Settings
-from caretaker.errors import ConfigError
-from caretaker.job_retry import JOB_RETRY
-from caretaker.ledger import Ledger
-from caretaker.tasks import Context
+from caretaker.foundation import argspec
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import ConfigError
+from caretaker.data.job_retry import JOB_RETRY
+from caretaker.foundation.ledger import Ledger
+from caretaker.foundation.tasks import Context
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_rq_requeued_job_runs_again_through_rqs_scheduler(redis_db, host_setting
 
 
 def test_rq_unreachable_redis_is_transient(host_settings):
-    from caretaker.errors import TransientError
+    from caretaker.foundation.errors import TransientError
     from fixtures.ports import free_port
 
     with pytest.raises(TransientError, match="cannot reach Redis"):

@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
-from caretaker import logscan
-from caretaker.argspec import validate
-from caretaker.config import Settings
-from caretaker.errors import ConfigError
-from caretaker.tasks import Context
+from caretaker.checks import log_alert
+from caretaker.foundation.argspec import validate
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import ConfigError
+from caretaker.foundation.tasks import Context
 
 ACCESS = '203.0.113.{n} - - [23/Nov/2026:10:00:00 +0000] "GET /item/{n} HTTP/1.1" {status} 512 "-" "curl/8"\n'
 
@@ -24,7 +24,7 @@ def scanner(tmp_path):
     def run(rules=None, check_mode=False, **args):
         rules = [{"name": "errors", "pattern": "ERROR", "measure": "ratio"}] if rules is None else rules
         spec_args = {"path": str(log), "rules": rules, "start_at": "beginning", **args}
-        return logscan.LOG_ALERT.run(validate(logscan.LOG_SPEC, spec_args), Context(settings=settings, check_mode=check_mode))
+        return log_alert.LOG_ALERT.run(validate(log_alert.LOG_SPEC, spec_args), Context(settings=settings, check_mode=check_mode))
 
     run.log = log
     return run
@@ -211,7 +211,7 @@ def test_window_sums_runs_and_forgets_old_ones(scanner):
 
 
 def test_baseline_comparison(scanner, tmp_path):
-    from caretaker.ledger import Ledger
+    from caretaker.foundation.ledger import Ledger
 
     rule = [{"name": "errors", "pattern": "ERROR", "warning": 5, "critical": 50, "window": 600, "baseline_factor": 2, "baseline_offset": 24}]
     append(scanner.log, "INFO\n")

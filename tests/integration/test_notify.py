@@ -5,10 +5,10 @@ import socket
 import time
 
 import pytest
-from caretaker import alerts, notify
-from caretaker.config import Settings
-from caretaker.errors import ConfigError
-from caretaker.ledger import Ledger
+from caretaker.alerting import alerts, notify
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import ConfigError
+from caretaker.foundation.ledger import Ledger
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 import sqlite3
 
 from backup_helpers import backup, local_catalog, run_task, s3_catalog, seed_s3_history
-from caretaker import pg_backup
+from caretaker.backup import pg_backup
 
 
 def test_drill_restores_compares_and_records(postgres, pg_database, tmp_path, caretaker_host):

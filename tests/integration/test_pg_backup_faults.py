@@ -8,9 +8,11 @@ import time
 
 import pytest
 from backup_helpers import backup, restore, run_task
-from caretaker import age, argspec, pg_backup
-from caretaker.backup_store import open_store
-from caretaker.errors import CaretakerError, ConfigError, TransientError
+from caretaker.lib import age
+from caretaker.foundation import argspec
+from caretaker.backup import pg_backup
+from caretaker.lib.backup_store import open_store
+from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
 
 
 def fill_incompressible(postgres, database, megabytes):

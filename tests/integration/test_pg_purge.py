@@ -8,11 +8,11 @@ import uuid
 import psycopg
 import pytest
 import zstandard
-from caretaker import argspec
-from caretaker.config import Settings
-from caretaker.errors import CaretakerError, ConfigError, TransientError
-from caretaker.pg_purge import PG_PURGE
-from caretaker.tasks import Context
+from caretaker.foundation import argspec
+from caretaker.foundation.config import Settings
+from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
+from caretaker.data.pg_purge import PG_PURGE
+from caretaker.foundation.tasks import Context
 from psycopg import sql
 
 OLD, NEW = 300, 120

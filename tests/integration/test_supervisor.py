@@ -7,10 +7,10 @@ import sys
 import time
 
 import pytest
-from caretaker import argspec
-from caretaker.errors import TransientError
-from caretaker.supervisor import SUPERVISOR_INFO
-from caretaker.tasks import Context
+from caretaker.foundation import argspec
+from caretaker.foundation.errors import TransientError
+from caretaker.lib.supervisor import SUPERVISOR_INFO
+from caretaker.foundation.tasks import Context
 from fixtures.engine import ENGINE_PARENT
 
 SLEEPER = f"{sys.executable} -c 'import time; time.sleep(3600)'"

@@ -1,8 +1,8 @@
 """Alert decisions: after N, state changes only, reminders, flap damping, stages, resolve."""
 
 import pytest
-from caretaker import alerts
-from caretaker.ledger import Ledger
+from caretaker.alerting import alerts
+from caretaker.foundation.ledger import Ledger
 
 HOUR = 3600.0
 

@@ -1,6 +1,6 @@
 import pytest
-from caretaker.argspec import redact, validate
-from caretaker.errors import ConfigError
+from caretaker.foundation.argspec import redact, validate
+from caretaker.foundation.errors import ConfigError
 
 SPEC = {
     "name": {"type": "str", "required": True},

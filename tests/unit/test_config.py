@@ -3,8 +3,8 @@
 import builtins
 
 import pytest
-from caretaker.config import read_yaml
-from caretaker.errors import ConfigError
+from caretaker.foundation.config import read_yaml
+from caretaker.foundation.errors import ConfigError
 
 
 @pytest.fixture

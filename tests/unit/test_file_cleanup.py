@@ -7,10 +7,10 @@ import sys
 import time
 
 import pytest
-from caretaker import argspec
-from caretaker.errors import ConfigError
-from caretaker.file_cleanup import FILE_CLEANUP
-from caretaker.tasks import Context
+from caretaker.foundation import argspec
+from caretaker.foundation.errors import ConfigError
+from caretaker.hygiene.file_cleanup import FILE_CLEANUP
+from caretaker.foundation.tasks import Context
 
 DAY = 86400
 

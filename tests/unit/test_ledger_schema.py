@@ -2,8 +2,8 @@
 
 import sqlite3
 
-from caretaker import notify
-from caretaker.ledger import SCHEMA_VERSION, Ledger
+from caretaker.alerting import notify
+from caretaker.foundation.ledger import SCHEMA_VERSION, Ledger
 
 
 def test_a_version_1_ledger_gains_the_alert_spool(tmp_path):

@@ -1,8 +1,8 @@
 import datetime
 
 import pytest
-from caretaker.errors import ConfigError
-from caretaker.schedule import next_due, spread, to_oncalendar
+from caretaker.foundation.errors import ConfigError
+from caretaker.foundation.schedule import next_due, spread, to_oncalendar
 
 
 def test_spread_is_stable_per_seed_and_differs_across_hosts():

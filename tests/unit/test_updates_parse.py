@@ -1,6 +1,6 @@
 """Parsing apt's simulation output: lines as apt 2.6 prints them."""
 
-from caretaker.updates import is_security_origin, parse_simulation
+from caretaker.checks.updates_info import is_security_origin, parse_simulation
 
 SIMULATION = """\
 Reading package lists...

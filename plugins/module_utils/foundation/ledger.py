@@ -1,0 +1,210 @@
+"""The host's SQLite state: every run and attempt, per-job totals, dead letters and alert state."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+SCHEMA_VERSION = 2  # 2: every table of every feature is here, applied once per version
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    job TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    error TEXT,
+    output_tail TEXT,
+    pid INTEGER,
+    PRIMARY KEY (run_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started);
+CREATE TABLE IF NOT EXISTS job_stats (
+    job TEXT PRIMARY KEY,
+    last_run REAL,
+    last_status TEXT,
+    last_exit_code INTEGER,
+    last_duration REAL,
+    last_success REAL,
+    failures_total INTEGER NOT NULL DEFAULT 0,
+    runs_total INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    job TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    created REAL NOT NULL,
+    error TEXT,
+    acked REAL
+);
+CREATE TABLE IF NOT EXISTS alert_spool (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    created REAL NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_sent (route TEXT NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS alert_sent_by_route ON alert_sent (route, ts);
+CREATE TABLE IF NOT EXISTS alert_state (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    consecutive INTEGER NOT NULL DEFAULT 0,
+    first_seen REAL,
+    alerted INTEGER NOT NULL DEFAULT 0,
+    last_sent REAL,
+    summary TEXT
+);
+-- per-check alert state beside alert_state (alerts)
+CREATE TABLE IF NOT EXISTS alert_tracking (
+    key TEXT PRIMARY KEY,
+    stage TEXT,
+    flips TEXT NOT NULL DEFAULT '[]',
+    flapping INTEGER NOT NULL DEFAULT 0,
+    stable_runs INTEGER NOT NULL DEFAULT 0,
+    alerted_severity TEXT
+);
+-- where each log_alert job stopped reading, and its counts per rule (logscan)
+CREATE TABLE IF NOT EXISTS log_cursor (
+    consumer TEXT NOT NULL,
+    path TEXT NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    head TEXT,
+    offset INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (consumer, path)
+);
+CREATE TABLE IF NOT EXISTS log_counts (
+    consumer TEXT NOT NULL,
+    path TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    ts REAL NOT NULL,
+    lines INTEGER NOT NULL,
+    matches INTEGER NOT NULL,
+    samples TEXT
+);
+CREATE INDEX IF NOT EXISTS log_counts_by_rule ON log_counts (consumer, path, rule, ts);
+-- pg_purge's resumable cursors and totals
+CREATE TABLE IF NOT EXISTS purge_cursors (
+    key TEXT PRIMARY KEY,
+    cutoff TEXT NOT NULL,
+    position TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS purge_totals (
+    job TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rows_deleted INTEGER NOT NULL DEFAULT 0,
+    rows_archived INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    last_seconds REAL,
+    last_budget_stopped INTEGER,
+    PRIMARY KEY (job, target)
+);
+-- job_retry's retry counts for Laravel's failed_jobs, which keeps none
+CREATE TABLE IF NOT EXISTS job_retry_counts (
+    job TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    item TEXT NOT NULL,
+    retries INTEGER NOT NULL DEFAULT 0,
+    due REAL,
+    due_attempts INTEGER,
+    dead INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL,
+    PRIMARY KEY (job, ref)
+);
+-- restore drills (pg_backup)
+CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT);
+"""
+
+FINAL_FAILURES = ("failed", "timeout", "dead", "killed")
+
+
+class Ledger:
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self.db.executescript(SCHEMA)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self):
+        self.db.close()
+
+    # runs -----------------------------------------------------------------
+    def start_attempt(self, run_id, attempt, job, kind, pid):
+        self.db.execute(
+            "INSERT INTO runs (run_id, attempt, job, kind, started, status, pid) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+            (run_id, attempt, job, kind, time.time(), pid),
+        )
+
+    def end_attempt(self, run_id, attempt, status, exit_code, error, output_tail):
+        self.db.execute(
+            "UPDATE runs SET ended = ?, status = ?, exit_code = ?, error = ?, output_tail = ? WHERE run_id = ? AND attempt = ?",
+            (time.time(), status, exit_code, error, output_tail, run_id, attempt),
+        )
+
+    def mark_abandoned(self, job):
+        """Runs left 'running' by a runner that was killed: they failed, say so."""
+        rows = self.db.execute("SELECT run_id, attempt FROM runs WHERE job = ? AND status = 'running'", (job,)).fetchall()
+        for row in rows:
+            self.end_attempt(row["run_id"], row["attempt"], "killed", None, "the runner was killed before the run ended", None)
+        return len(rows)
+
+    def record_result(self, job, started, status, exit_code):
+        now = time.time()
+        ok = status == "ok"
+        self.db.execute(
+            """INSERT INTO job_stats (job, last_run, last_status, last_exit_code, last_duration, last_success,
+                                      failures_total, runs_total)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 1)
+               ON CONFLICT (job) DO UPDATE SET
+                   last_run = excluded.last_run, last_status = excluded.last_status,
+                   last_exit_code = excluded.last_exit_code, last_duration = excluded.last_duration,
+                   last_success = COALESCE(excluded.last_success, job_stats.last_success),
+                   failures_total = job_stats.failures_total + excluded.failures_total,
+                   runs_total = job_stats.runs_total + 1""",
+            (job, started, status, exit_code, now - started, now if ok else None, 0 if ok else 1),
+        )
+
+    def job_stats(self):
+        return {row["job"]: dict(row) for row in self.db.execute("SELECT * FROM job_stats")}
+
+    def recent_runs(self, job, limit=20):
+        rows = self.db.execute(
+            "SELECT * FROM runs WHERE job = ? ORDER BY started DESC, attempt DESC LIMIT ?", (job, limit)
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    # dead letters -----------------------------------------------------------
+    def add_dead_letter(self, source, job, ref, error):
+        self.db.execute(
+            "INSERT INTO dead_letters (source, job, ref, created, error) VALUES (?, ?, ?, ?, ?)",
+            (source, job, ref, time.time(), error),
+        )
+
+    def dead_letters(self, job=None, include_acked=False):
+        sql = "SELECT * FROM dead_letters WHERE 1=1"
+        params = []
+        if job:
+            sql += " AND job = ?"
+            params.append(job)
+        if not include_acked:
+            sql += " AND acked IS NULL"
+        return [dict(row) for row in self.db.execute(sql + " ORDER BY created", params)]
+
+    def ack_dead_letters(self, job):
+        cursor = self.db.execute("UPDATE dead_letters SET acked = ? WHERE job = ? AND acked IS NULL", (time.time(), job))
+        return cursor.rowcount

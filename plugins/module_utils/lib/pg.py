@@ -1,0 +1,128 @@
+"""PostgreSQL plumbing shared by the tasks that work on an application's tables.
+
+Names reach SQL only through psycopg.sql.Identifier and values only as parameters; the
+catalog look-ups here let a task refuse a missing table or column before it changes a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..foundation.errors import CaretakerError, ConfigError, TransientError
+
+CONNINFO_OPTION = {
+    "type": "str",
+    "default": "",
+    "no_log": True,
+}
+
+
+def connect(conninfo="", field="conninfo", autocommit=True, database_field=None, credentials_field=None, **params):
+    """A connection with the session in UTC, or an error an operator can act on.
+
+    conninfo and params are libpq's. A database that does not exist and refused credentials
+    are ConfigErrors naming the option at fault (database_field, credentials_field, else field):
+    trying again will not help. A server that cannot be reached is a TransientError.
+    """
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        target = conninfo_to_dict(conninfo or "", **params)
+    except psycopg.ProgrammingError:
+        # psycopg's message may quote the string, password included: say less.
+        raise ConfigError("is not a valid libpq connection string or URI", field=field) from None
+    where = f"{target.get('host') or 'the local socket'} port {target.get('port') or 5432}"
+    try:
+        conn = psycopg.connect(conninfo or "", autocommit=autocommit, **{"connect_timeout": 10, **params})
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip()
+        said = text.splitlines()[-1] if text else type(exc).__name__
+        if 'database "' in text and "does not exist" in text:
+            raise ConfigError(f"database {target.get('dbname')!r} does not exist on the server at {where}", field=database_field or field) from None
+        if "password authentication failed" in text or "no password supplied" in text or ("role" in text and "does not exist" in text):
+            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {said}", field=credentials_field or field) from None
+        raise TransientError(f"cannot reach PostgreSQL at {where}: {said}") from None
+    conn.execute("SET TimeZone = 'UTC'")
+    if not autocommit:
+        conn.commit()  # the SET opened a transaction; the caller's work starts its own
+    return conn
+
+
+@contextlib.contextmanager
+def explained_errors(what):
+    """Turn a database error that nothing more specific caught into the engine's errors."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"{what}: lost the database: {first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise CaretakerError(f"{what}: PostgreSQL said: {first_line(exc)}") from None
+
+
+def first_line(exc):
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def table_columns(conn, schema, table):
+    """{column: type name} of an ordinary or partitioned table, or None when there is none."""
+    rows = conn.execute(
+        """SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+             FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+            ORDER BY a.attnum""",
+        (schema, table),
+    ).fetchall()
+    return dict(rows) if rows else None
+
+
+def primary_key(conn, schema, table):
+    """The primary key's columns in key order, or [] when the table has none."""
+    rows = conn.execute(
+        """SELECT a.attname
+             FROM pg_catalog.pg_index i
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+            WHERE n.nspname = %s AND c.relname = %s AND i.indisprimary
+            ORDER BY k.position""",
+        (schema, table),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def has_leading_index(conn, schema, table, column):
+    """Whether a valid index starts with column, so a range on it needs no full scan."""
+    row = conn.execute(
+        """SELECT count(*)
+             FROM pg_catalog.pg_index i
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+            WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND i.indisvalid AND i.indpred IS NULL""",
+        (schema, table, column),
+    ).fetchone()
+    return row[0] > 0
+
+
+def param(value):
+    """A value as a query parameter: text goes over untyped, so PostgreSQL reads it as the column's type."""
+    return value if isinstance(value, (bool, int, float)) else str(value)
+
+
+def qualified(schema, table):
+    from psycopg import sql
+
+    return sql.Identifier(schema, table)
+
+
+def check_columns(columns, wanted, table_label):
+    """Raise ConfigError for the first (field, column) in wanted that the table lacks."""
+    for field, column in wanted:
+        if column not in columns:
+            raise ConfigError(f"column {column!r} does not exist in table {table_label}", field=field)

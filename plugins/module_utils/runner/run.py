@@ -1,0 +1,313 @@
+"""`caretaker run JOB`: one scheduled chore, with a lock, a timeout, retries and a record.
+
+The runner forks the task into its own session (process group), so a timeout can TERM
+and then KILL everything the task started, and a runner killed with SIGKILL takes its
+child down with it (PR_SET_PDEATHSIG). The lock is flock(2), which the kernel drops when
+its holder dies, so no crash leaves a lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import random
+import secrets
+import select
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from ..alerting import alerts
+
+from ..foundation import metrics
+from ..foundation.config import load_job
+from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
+from ..foundation.ledger import Ledger
+from ..foundation.tasks import Context, load_task
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Outcome:
+    status: str  # ok, failed, timeout
+    exit_code: int
+    error: str | None = None
+    output: str = ""
+    result: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    job: str
+    status: str  # ok, failed, timeout, dead, already_running
+    exit_code: int
+    run_id: str | None = None
+    attempts: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    output: str = ""
+    result: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+class JobLog:
+    """JSON lines, one file per job, one line per event, each with the run id."""
+
+    def __init__(self, settings, job):
+        self.job = job
+        self.path = os.path.join(settings.log_dir, job + ".jsonl")
+        self.run_id = None
+
+    def __call__(self, event, **fields):
+        record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"}
+        record.update(job=self.job, run_id=self.run_id, event=event, **fields)
+        line = json.dumps(record, default=str) + "\n"
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            sys.stderr.write(f"caretaker: cannot write {self.path}: {exc}\n")
+
+
+def acquire_lock(settings, job):
+    """Return an open, flock-ed file for the job, or None if another run holds it."""
+    lock_dir = os.path.join(settings.state_dir, "locks")
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    handle = open(os.path.join(lock_dir, job + ".lock"), "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def backoff_delay(retry, attempt):
+    """Capped exponential backoff with jitter, for the wait after failed attempt `attempt`."""
+    delay = min(retry["max_backoff"], retry["backoff"] * 2 ** (attempt - 1))
+    return max(0.0, delay * (1 + random.uniform(-retry["jitter"], retry["jitter"])))  # noqa: S311 - not crypto
+
+
+def run_job(settings, name, sleep=time.sleep) -> RunReport:
+    job = load_job(settings, name)  # bad input stops here, before any state changes
+    task = load_task(job.kind)
+    log = JobLog(settings, name)
+    lock = acquire_lock(settings, name)
+    if lock is None:
+        log("already_running")
+        return RunReport(name, "already_running", EXIT_ALREADY_RUNNING, error=f"job {name} is already running")
+    try:
+        return _run_locked(settings, job, task, log, sleep)
+    finally:
+        lock.close()
+
+
+def _run_locked(settings, job, task, log, sleep):
+    ledger = Ledger(settings.database)
+    try:
+        abandoned = ledger.mark_abandoned(job.name)
+        if abandoned:
+            log("abandoned_runs_closed", count=abandoned)
+        run_id = secrets.token_hex(6)
+        log.run_id = run_id
+        started = time.time()
+        log("start", kind=job.kind, attempts=job.retry["attempts"], timeout=job.timeout)
+        _ping(job, "start", log)
+        attempt = 0
+        while True:
+            attempt += 1
+            ledger.start_attempt(run_id, attempt, job.name, job.kind, os.getpid())
+            outcome = execute(task, job, settings, run_id, attempt)
+            ledger.end_attempt(run_id, attempt, outcome.status, outcome.exit_code, outcome.error, outcome.output)
+            log("attempt_end", attempt=attempt, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error)
+            retryable = outcome.status == "failed" and outcome.exit_code in job.retry["exit_codes"]
+            if outcome.status == "ok" or not retryable or attempt >= job.retry["attempts"]:
+                break
+            delay = backoff_delay(job.retry, attempt)
+            log("retry_wait", attempt=attempt, seconds=round(delay, 3))
+            sleep(delay)
+        status = outcome.status
+        if status == "failed" and retryable and job.retry["attempts"] > 1:
+            status = "dead"
+            ledger.add_dead_letter("runner", job.name, run_id, outcome.error)
+        ledger.record_result(job.name, started, status, outcome.exit_code)
+        report = RunReport(
+            job.name, status, outcome.exit_code, run_id, attempt, time.time() - started,
+            outcome.error, outcome.output, outcome.result,
+        )
+        log("end", status=status, exit_code=outcome.exit_code, attempts=attempt, duration=round(report.duration, 3))
+        _alert(settings, ledger, job, report, log)
+        metrics.write_textfile(settings.metrics_dir, "caretaker_jobs.prom", metrics.job_families(ledger.job_stats()))
+        _ping(job, "success" if status == "ok" else "fail", log, report.output)
+        return report
+    finally:
+        ledger.close()
+
+
+def _alert(settings, ledger, job, report, log):
+    severity = "ok" if report.status == "ok" else "critical"
+    summary = f"job {job.name} succeeded" if severity == "ok" else f"job {job.name} {report.status}: {report.error or 'no message'}"
+    alert = alerts.observe(
+        ledger, f"job:{job.name}", severity, summary,
+        host=settings.host, check=f"job:{job.name}",
+        details={"run_id": report.run_id, "exit_code": report.exit_code, "attempts": report.attempts,
+                 "output_tail": report.output[-1000:]},
+        runbook=job.alert["runbook"], policy=alerts.Policy.from_job_alert(job.alert),
+    )
+    from ..alerting import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
+
+    if alert is not None:
+        routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
+        failed = notify.deliver(alert, routes, settings, log, ledger=ledger)
+        log("alert", action=alert.action, routes=routes, failed_routes=failed)
+    notify.flush(settings, log, ledger)  # what earlier runs could not deliver
+
+
+def _ping(job, phase, log, body=""):
+    url = job.ping.get("url")
+    if not url:
+        return
+    import urllib.request  # deferred: most jobs have no ping URL
+
+    target = {"start": url.rstrip("/") + "/start", "success": url, "fail": url.rstrip("/") + "/fail"}[phase]
+    try:
+        request = urllib.request.Request(target, data=body[-10000:].encode(), method="POST")
+        urllib.request.build_opener().open(request, timeout=job.ping["timeout"]).close()
+    except Exception as exc:  # noqa: BLE001 - a ping must never fail the job
+        log("ping_failed", phase=phase, error=str(exc))
+
+
+# -- running one attempt in a child -------------------------------------------------
+
+
+def execute(task, job, settings, run_id, attempt) -> Outcome:
+    out_read, out_write = os.pipe()
+    result_read, result_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns
+        os.close(out_read)
+        os.close(result_read)
+        _child(task, job, settings, run_id, out_write, result_write)
+    os.close(out_write)
+    os.close(result_write)
+    return _supervise(pid, job, settings, out_read, result_read)
+
+
+def _child(task, job, settings, run_id, out_write, result_write):
+    code = EXIT_FAILED
+    try:
+        os.setsid()
+        _die_with_parent()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_write, 1)
+        os.dup2(out_write, 2)
+        os.close(out_write)
+        if task.program:
+            program = task.program(job.args)
+            if program["cwd"]:
+                os.chdir(program["cwd"])
+            os.execvpe(program["argv"][0], program["argv"], program["env"] or os.environ)
+        ctx = Context(job=job.name, run_id=run_id, settings=settings, verbose=True)
+        result = task.run(job.args, ctx)
+        os.write(result_write, json.dumps({"result": result}, default=str).encode())
+        code = 0
+    except CaretakerError as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        os.write(result_write, json.dumps({"error": exc.message, "details": exc.details}, default=str).encode())
+        code = exc.exit_code
+    except OSError as exc:  # exec failed
+        sys.stderr.write(f"error: {exc}\n")
+        os.write(result_write, json.dumps({"error": str(exc)}).encode())
+        code = 127 if exc.errno == errno.ENOENT else 126
+    except BaseException:  # noqa: BLE001 - report anything, then exit
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _die_with_parent():
+    import ctypes  # deferred: only the child needs it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the runner died before prctl took effect
+        os._exit(EXIT_FAILED)
+
+
+def _kill_group(pid, sig):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _supervise(pid, job, settings, out_read, result_read) -> Outcome:
+    deadline = time.monotonic() + job.timeout
+    term_sent = None
+    timed_out = False
+    wait_status = None
+    reaped_at = None
+    tail = bytearray()
+    result_bytes = bytearray()
+    limit = settings.output_tail_bytes
+    open_fds = [out_read, result_read]
+    while open_fds or wait_status is None:
+        now = time.monotonic()
+        if wait_status is None:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped:
+                wait_status = status
+                reaped_at = now
+                _kill_group(pid, signal.SIGKILL)  # nothing a task started outlives it
+            elif now >= deadline and term_sent is None:
+                timed_out = True
+                term_sent = now
+                _kill_group(pid, signal.SIGTERM)
+            elif term_sent is not None and now >= term_sent + job.kill_grace:
+                _kill_group(pid, signal.SIGKILL)
+        if reaped_at is not None and now - reaped_at > 2.0:
+            break  # a descendant in another session still holds the pipe
+        if not open_fds:
+            time.sleep(0.01)
+            continue
+        ready = select.select(open_fds, [], [], 0.05 if wait_status is None else 0.2)[0]
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.remove(fd)
+            elif fd == out_read:
+                tail += chunk
+                del tail[:-limit]
+            else:
+                result_bytes += chunk
+    for fd in (out_read, result_read):
+        os.close(fd)
+    output = tail.decode("utf-8", "replace")
+    message = json.loads(result_bytes) if result_bytes else {}
+    exit_code = os.waitstatus_to_exitcode(wait_status)
+    if timed_out:
+        return Outcome("timeout", EXIT_TIMEOUT, f"timed out after {job.timeout}s", output)
+    if exit_code < 0:
+        return Outcome("failed", 128 - exit_code, f"killed by signal {-exit_code}", output)
+    if exit_code != 0:
+        error = message.get("error") or f"exited with status {exit_code}"
+        return Outcome("failed", exit_code, error, output, message.get("details") or {})
+    return Outcome("ok", 0, None, output, message.get("result") or {})
