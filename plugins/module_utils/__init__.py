@@ -12,7 +12,7 @@ the roles are. Each layer imports only from the layers above it:
     alerting/    when to alert (alerts) and delivery to routes (notify)
     runner/      `caretaker run` (run), status and job_info (job_info), noop and command
     backup/      pg_backup, pg_restore, pg_restore_drill, backup_info; retention for backup_prune
-    checks/      health_check, cert_check, log_alert, updates_info; findings shared by checks
+    checks/      health_check, cert_check, log_alert, updates_info; check.py: what every check shares (findings, thresholds, Nagios output)
     hygiene/     file_cleanup
     data/        pg_purge, job_retry
 

@@ -69,7 +69,7 @@ def _cmd_ack(args, settings):
 
 def _cmd_check(args, settings):
     """A check job run now, reported the Nagios way: one line, exit 0/1/2/3; no alerts sent."""
-    from .checks.findings import CHECK_KINDS, nagios
+    from .checks.check import CHECK_KINDS, nagios
     from .foundation.config import load_job
     from .foundation.tasks import Context, load_task
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
-from . import findings
-from .findings import Finding, unknown
+from . import check
+from .check import Finding, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
 
@@ -278,7 +278,7 @@ def _cert_check(args, ctx):
         findings.extend(check_file(index, path, store, args, now))
     for index, endpoint in enumerate(args["endpoints"]):
         findings.extend(check_endpoint(index, endpoint, store, args, now))
-    return findings.finish(ctx, "cert_check", findings, args["runbook"])
+    return check.finish(ctx, "cert_check", findings, args["runbook"])
 
 
 CERT_CHECK = Task(name="cert_check", argument_spec=CERT_SPEC, run=_cert_check)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import time
 
-from . import findings
-from .findings import Finding, measured, unknown
+from . import check
+from .check import Finding, measured, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
 
@@ -31,7 +31,7 @@ DEFAULT_THRESHOLDS = {
 PROBE_OPTIONS = {
     "type": {"type": "str", "required": True, "choices": list(PROBE_TYPES)},
     "name": {"type": "str"},
-    **findings.THRESHOLD_OPTIONS,
+    **check.THRESHOLD_OPTIONS,
     "path": {"type": "path"},
     "period": {"type": "int", "default": 5, "choices": [1, 5, 15]},
     "interval": {"type": "float", "default": 1.0},
@@ -303,7 +303,7 @@ def probe_postgres(probe, field, limits):
         return [Finding(name, "critical", f"cannot query PostgreSQL: {str(exc).strip().splitlines()[0]}")]
     if not probe["replication_lag"]:
         return [measured(name, elapsed, "ms", limits, f"SELECT 1 in {elapsed} ms", minimum=0)]
-    lag_limits = findings.thresholds(probe, field, DEFAULT_THRESHOLDS["postgres_lag"])
+    lag_limits = check.thresholds(probe, field, DEFAULT_THRESHOLDS["postgres_lag"])
     in_recovery, lag = row
     if not in_recovery:
         return [Finding(name, "ok", f"primary (not replicating), SELECT 1 in {elapsed} ms", value=0.0, unit="s",
@@ -333,7 +333,7 @@ def run_probes(probes):
     findings = []
     for index, probe in enumerate(probes):
         field = f"probes[{index}]"
-        limits = findings.thresholds(probe, field, DEFAULT_THRESHOLDS.get(probe["type"], (None, None)))
+        limits = check.thresholds(probe, field, DEFAULT_THRESHOLDS.get(probe["type"], (None, None)))
         try:
             findings.extend(PROBES[probe["type"]](probe, field, limits))
         except ConfigError:
@@ -347,8 +347,8 @@ def _health_check(args, ctx):
     if not args["probes"]:
         raise ConfigError("must list at least one probe", field="probes")
     for index, probe in enumerate(args["probes"]):  # bad thresholds stop the check before any probe runs
-        findings.thresholds(probe, f"probes[{index}]")
-    return findings.finish(ctx, "health_check", run_probes(args["probes"]), args["runbook"])
+        check.thresholds(probe, f"probes[{index}]")
+    return check.finish(ctx, "health_check", run_probes(args["probes"]), args["runbook"])
 
 
 HEALTH_CHECK = Task(name="health_check", argument_spec=HEALTH_SPEC, run=_health_check)

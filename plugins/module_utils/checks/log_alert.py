@@ -25,8 +25,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from . import findings
-from .findings import Finding, unknown
+from . import check
+from .check import Finding, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
 
@@ -40,7 +40,7 @@ RULE_OPTIONS = {
     "pattern": {"type": "str"},
     "status": {"type": "list", "elements": "str"},
     "measure": {"type": "str", "default": "count", "choices": ["count", "ratio"]},
-    **findings.THRESHOLD_OPTIONS,
+    **check.THRESHOLD_OPTIONS,
     "window": {"type": "int", "default": 300},
     "min_volume": {"type": "int", "default": 0},
     "baseline_factor": {"type": "float"},
@@ -104,7 +104,7 @@ def compile_rules(rules):
         except re.error as exc:
             raise ConfigError(f"{source!r} cannot be matched line by line ({exc}); use ignore_case instead of inline flags",
                               field=f"{field}.pattern") from None
-        limits = findings.thresholds(rule, field)
+        limits = check.thresholds(rule, field)
         if rule["window"] <= 0:
             raise ConfigError("must be a positive number of seconds", field=f"{field}.window")
         if rule["measure"] == "ratio" and any(limit is not None and limit > 100 for limit in limits):
@@ -315,7 +315,7 @@ def judge(db, consumer, path, compiled, now, keep, lines_counted):
                 findings.append(Finding(label, "ok", f"{described}: within {rule['baseline_factor']}x of the baseline {base_value:g}",
                                         value=value, unit=unit, warning=limits[0], critical=limits[1], details=details))
                 continue
-        findings.append(findings.measured(label, value, unit, limits, described, details=details))
+        findings.append(check.measured(label, value, unit, limits, described, details=details))
     return findings
 
 
@@ -326,7 +326,7 @@ def _log_alert(args, ctx):
     path = args["path"]
     if not os.path.isfile(path):
         reason = "does not exist" if not os.path.exists(path) else "is not a regular file"
-        return findings.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
+        return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
                              args["runbook"])
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
@@ -339,7 +339,7 @@ def _log_alert(args, ctx):
         except OSError as exc:
             # A rotation can rename the log between the check above and the read.
             problem = f"{path} does not exist" if isinstance(exc, FileNotFoundError) else f"cannot read {path}: {exc.strerror}"
-            return findings.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {problem}") for rule in compiled], args["runbook"])
+            return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {problem}") for rule in compiled], args["runbook"])
         now = time.time()
         if not ctx.check_mode:
             db.execute("BEGIN IMMEDIATE")
@@ -362,7 +362,7 @@ def _log_alert(args, ctx):
         ledger.close()
     for finding, matches in zip(findings, counter.matches, strict=True):
         finding.details.update(run_lines=counter.lines, run_matches=matches)
-    outcome = findings.finish(ctx, "log_alert", findings, args["runbook"])
+    outcome = check.finish(ctx, "log_alert", findings, args["runbook"])
     outcome.update(path=path, offset=cursor["offset"], notes=notes)
     return outcome
 
