@@ -19,11 +19,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from ..alerting import alerts, notify
-
-from ..lib import pg
+from ..alerting import alerts
+from ..alerting.path import observe_and_send
 from ..foundation.errors import ConfigError, TransientError
 from ..foundation.tasks import Task
+from ..lib import pg
 
 TABLE_OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -351,24 +351,15 @@ class LaravelQueue(_TableQueue):
         try:
             known = {}
             if ledger is not None:
-                rows = ledger.db.execute("SELECT * FROM job_retry_counts WHERE job = ? AND ref LIKE ?", (self.job, self.label + ":%")).fetchall()
-                known = {row["item"]: dict(row) for row in rows}
+                known = ledger.retry_counts(self.job, self.label + ":")
             dead = [item for item, state in known.items() if state["dead"]]
             decisions, updates = self._decide_and_move(policy, check_mode, known, dead)
             if not check_mode:
                 for values in updates:
-                    ledger.db.execute(
-                        "INSERT INTO job_retry_counts (job, ref, item, retries, due, due_attempts, dead, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (job, ref) DO UPDATE SET retries = excluded.retries, due = excluded.due, "
-                        "due_attempts = excluded.due_attempts, dead = excluded.dead, updated = excluded.updated",
-                        (self.job, *values, time.time()),
-                    )
+                    ledger.save_retry_count(self.job, *values)
                 dead += [values[1] for values in updates if values[5]]
                 # A requeued job unseen for COUNT_MEMORY succeeded (or was removed): forget its count.
-                ledger.db.execute(
-                    "DELETE FROM job_retry_counts WHERE job = ? AND ref LIKE ? AND dead = 0 AND updated < ?",
-                    (self.job, self.label + ":%", time.time() - COUNT_MEMORY),
-                )
+                ledger.forget_retry_counts(self.job, self.label + ":", unseen_for=COUNT_MEMORY)
             self.dead_items = dead
         finally:
             if ledger is not None:
@@ -483,20 +474,13 @@ def _record(args, ctx, source, dead, dead_total):
             severity, summary = "warning", f"{len(dead)} job(s) moved to dead ({dead_total} dead in all)"
         else:
             severity, summary = alerts.OK, f"no new dead jobs ({dead_total} dead in all)"
-        alert = alerts.observe(
-            ledger,
-            f"dead_jobs:{job}",
-            severity,
-            summary,
-            host=settings.host,
-            check=f"dead_jobs:{job}",
-            after=1,
+        alert, _ = observe_and_send(
+            ledger, settings, f"dead_jobs:{job}", severity, summary, check=f"dead_jobs:{job}",
+            routes=args["alert_routes"], log=ctx.log, after=1,
             details={"source": source, "dead_total": dead_total, "new_dead": [d.ref for d in dead][:50]},
         )
         if alert is None:
             return None
-        routes = args["alert_routes"] if args["alert_routes"] is not None else settings.default_routes
-        notify.deliver(alert, routes, settings, ctx.log)
         return {"action": alert.action, "severity": alert.severity, "summary": alert.summary}
     finally:
         ledger.close()
