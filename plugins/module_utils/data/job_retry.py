@@ -78,7 +78,7 @@ SHAPES = {
 }
 
 
-def backoff_delay(attempts, backoff, rng=random):
+def requeue_delay(attempts, backoff, rng=random):
     """Seconds before the next try of a job that has failed `attempts` times.
 
     sidekiq: count**4 + base + rand(jitter) * (count + 1), count = retries so far;
@@ -137,7 +137,7 @@ class Policy:
                 return Decision(ref, attempts, error, "dead", f"error matches never_retry pattern {pattern.pattern!r}")
         if attempts >= self.args["max_attempts"]:
             return Decision(ref, attempts, error, "dead", f"used all {self.args['max_attempts']} attempts")
-        return Decision(ref, attempts, error, "requeue", delay=backoff_delay(attempts, self.args["backoff"], self.rng))
+        return Decision(ref, attempts, error, "requeue", delay=requeue_delay(attempts, self.args["backoff"], self.rng))
 
 
 class _TableQueue:
