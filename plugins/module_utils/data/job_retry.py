@@ -10,7 +10,6 @@ by default. An alert goes out when the dead set grows or passes dead_cap.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 
 from ..alerting import alerts
 from ..alerting.path import observe_and_send
-from ..foundation.errors import ConfigError, TransientError
+from ..foundation.errors import ConfigError, TransientError, translated
 from ..foundation.tasks import Task
 from ..lib import pg
 
@@ -245,14 +244,10 @@ class RqQueue:
     def close(self):
         self.redis.close()
 
-    @contextlib.contextmanager
     def errors(self):
         import redis
 
-        try:
-            yield
-        except redis.RedisError as exc:
-            raise TransientError(f"Redis: {exc}") from None
+        return translated((redis.RedisError, lambda exc: TransientError(f"Redis: {exc}")))
 
     def check(self):
         import redis
