@@ -19,17 +19,18 @@ def observe_and_send(ledger, settings, key, severity, summary, *, check, routes=
     """Record one observation of `key`; send the alert it calls for, if any.
 
     `how` takes the options of alerts.observe (after, policy, details, runbook, stage).
-    Returns (alert or None, names of routes still holding it undelivered).
+    Returns the alert, or None when the observation called for none; routes that could
+    not take it now keep it in the spool and are logged.
     """
     alert = alerts.observe(ledger, key, severity, summary, host=settings.host, check=check, **how)
     if alert is None:
-        return None, []
+        return None
     names = pick_routes(settings, routes)
     if not names:
-        return alert, []
+        return alert
     from . import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
 
     failed = notify.deliver(alert, names, settings, log, ledger=ledger)
     if log is not None:
         log("alert", key=key, action=alert.action, reason=alert.reason, routes=names, failed_routes=failed)
-    return alert, failed
+    return alert
