@@ -6,7 +6,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 2  # 2: every table of every feature is here, applied once per version
+SCHEMA_VERSION = 3  # 2: every table of every feature is here, applied once per version; 3: deploys
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -123,6 +123,41 @@ CREATE TABLE IF NOT EXISTS job_retry_counts (
 );
 -- restore drills (pg_backup)
 CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT);
+-- deploys: the journal (one row per deploy, app and action on each host), releases in the
+-- order they were prepared, and the per-app deploy lock
+CREATE TABLE IF NOT EXISTS deploys (
+    deploy_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    action TEXT NOT NULL,
+    release TEXT,
+    previous TEXT,
+    started REAL NOT NULL,
+    ended REAL,
+    outcome TEXT NOT NULL,
+    schema_before TEXT,
+    schema_after TEXT,
+    backup_id TEXT,
+    detail TEXT,
+    PRIMARY KEY (deploy_id, app, action)
+);
+CREATE INDEX IF NOT EXISTS deploys_by_app ON deploys (app, started);
+CREATE TABLE IF NOT EXISTS deploy_releases (
+    app TEXT NOT NULL,
+    release TEXT NOT NULL,
+    source TEXT NOT NULL,
+    digest TEXT,
+    prepared REAL NOT NULL,
+    PRIMARY KEY (app, release)
+);
+CREATE TABLE IF NOT EXISTS deploy_locks (
+    app TEXT PRIMARY KEY,
+    deploy_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    controller TEXT NOT NULL,
+    release TEXT,
+    since REAL NOT NULL,
+    ttl REAL NOT NULL
+);
 """
 
 FINAL_FAILURES = ("failed", "timeout", "dead", "killed")
