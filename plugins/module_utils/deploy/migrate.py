@@ -40,7 +40,7 @@ MIGRATE_SPEC = {
     "lint_command": {"type": "list", "elements": "str", "default": []},
     "environment": {"type": "dict", "default": {}},
     "conninfo": pg.CONNINFO_OPTION,
-    "lock_key": {"type": "int"},
+    "lock_key": {"type": "int", "no_log": False},
     "lock_wait": {"type": "float", "default": 600.0},
     "poll_interval": {"type": "float", "default": 1.0},
     "lock_timeout": {"type": "str", "default": "5s"},
@@ -48,7 +48,8 @@ MIGRATE_SPEC = {
     "retries": {"type": "int", "default": 3},
     "retry_delay": {"type": "float", "default": 5.0},
     "command_timeout": {"type": "int", "default": 3600},
-    "backup": {"type": "dict", "no_log": False},
+    "backup": {"type": "dict"},
+    "backup_password": {"type": "str", "no_log": True},
     "require_backup": {"type": "bool", "default": True},
 }
 
@@ -167,15 +168,24 @@ def verify_backup(backup_args, backup_id):
     return {"id": backup_id, "sha256": manifest["sha256"], "size": manifest["size"], "toc_entries": len(entries)}
 
 
+def _backup_args(args):
+    from ..backup.pg_backup import BACKUP_SPEC
+
+    given = {"prune": False, **args["backup"]}
+    if args["backup_password"]:
+        given["pg_password"] = args["backup_password"]
+    return argspec.validate(BACKUP_SPEC, given, prefix="backup.")
+
+
 def _backup_gate(args, ctx):
-    from ..backup.pg_backup import BACKUP_SPEC, PG_BACKUP
+    from ..backup.pg_backup import PG_BACKUP
 
     if not args["backup"]:
         if args["require_backup"]:
             raise ConfigError("is required: migrations are pending and no migration runs without a verified backup"
                               " (set require_backup false to migrate without one)", field="backup")
         return None
-    backup_args = argspec.validate(BACKUP_SPEC, {"prune": False, **args["backup"]}, prefix="backup.")
+    backup_args = _backup_args(args)
     outcome = PG_BACKUP.run(backup_args, ctx)
     backup_id = outcome.get("id") or outcome.get("backup_id")
     if not backup_id:
@@ -207,9 +217,7 @@ def _migrate(args, ctx):
         if not args[field]:
             raise ConfigError("must be a non-empty argument list", field=field)
     if args["backup"] is not None:
-        from ..backup.pg_backup import BACKUP_SPEC
-
-        argspec.validate(BACKUP_SPEC, {"prune": False, **args["backup"]}, prefix="backup.")
+        _backup_args(args)  # a bad backup option stops the run before the lock is taken
     env = _env(args)
     result = {"changed": False, "app": args["app"], "pending": False, "backup": None, "attempts": 0,
               "schema_before": None, "schema_after": None, "waited": 0.0}
