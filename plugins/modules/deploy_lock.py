@@ -63,7 +63,7 @@ options:
     type: str
     default: ok
     choices: [ok, failed, rolled_back]
-  message:
+  reason:
     description: With O(state=absent), why it ended so.
     type: str
   alert_routes:
@@ -87,7 +87,7 @@ EXAMPLES = r"""
     deploy_id: "{{ deploy_id }}"
     state: absent
     outcome: rolled_back
-    message: the canary failed its health gate
+    reason: the canary failed its health gate
 """
 
 RETURN = r"""

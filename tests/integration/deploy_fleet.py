@@ -221,7 +221,7 @@ class Fleet:
             if outcome == "ok":
                 outcome = "failed"
             run(DEPLOY_LOCK, {"app": "sample", "deploy_id": deploy_id, "state": "absent", "outcome": outcome,
-                              "release": release, "message": str(exc)[:500]}, lock_host)
+                              "release": release, "reason": str(exc)[:500]}, lock_host)
             raise
         run(DEPLOY_LOCK, {"app": "sample", "deploy_id": deploy_id, "state": "absent", "release": release}, lock_host)
         return outcome

@@ -23,7 +23,7 @@ LOCK_SPEC = {
     "ttl": {"type": "int", "default": 3600},
     "break_lock": {"type": "bool", "default": False},
     "outcome": {"type": "str", "default": "ok", "choices": ["ok", "failed", "rolled_back"]},
-    "message": {"type": "str"},
+    "reason": {"type": "str"},
     "alert_routes": {"type": "list", "elements": "str"},
 }
 
@@ -41,7 +41,7 @@ def _alert(args, ctx):
         check=f"deploy {args['app']}",
         action="trigger",
         severity="critical",
-        summary=f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}: {args['message'] or 'no reason given'}".replace("  ", " "),
+        summary=f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}: {args['reason'] or 'no reason given'}".replace("  ", " "),
         details={"deploy_id": args["deploy_id"], "release": args["release"], "outcome": args["outcome"]},
     )
     return deliver(alert, routes, ctx.settings, log=ctx.log)
@@ -75,7 +75,7 @@ def _lock(args, ctx):
         result["changed"] = ours
         if ctx.check_mode or not ours:
             return result
-        journal.record(args["deploy_id"], args["app"], "summary", outcome=args["outcome"], ended=time.time(), detail=args["message"])
+        journal.record(args["deploy_id"], args["app"], "summary", outcome=args["outcome"], ended=time.time(), detail=args["reason"])
         journal.release_lock(args["app"], args["deploy_id"])
     if args["outcome"] != "ok":
         result["undelivered_routes"] = _alert(args, ctx)

@@ -194,16 +194,16 @@ def _build(args, directory):
 def prepare(args, ctx, journal):
     """Make releases/RELEASE complete; returns (changed, detail). Nothing switches here."""
     source, expected = _source(args)
-    releases, _, shared_root = paths(args["root"])
+    releases, shared_root = paths(args["root"])[0], paths(args["root"])[2]
     directory = os.path.join(releases, args["release"])
+    if args["artifact"]:
+        _check_artifact(args, expected)  # first, and in check mode too: a bad artifact fails the dry run
     known = journal.release(args["app"], args["release"])
     if os.path.isdir(directory):
         if known and known["source"] == source:
             return False, None
         why = f"was prepared from {known['source']}" if known else "was not prepared by caretaker"
         raise ConfigError(f"{directory} exists and {why}, not {source}: name a new release", field="release")
-    if args["artifact"]:
-        _check_artifact(args, expected)  # also in check mode: a bad artifact fails the dry run
     if ctx.check_mode:
         return True, None
     os.makedirs(releases, mode=0o755, exist_ok=True)
