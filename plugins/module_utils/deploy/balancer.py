@@ -28,8 +28,9 @@ BALANCER_SPEC = {
     "command": {"type": "list", "elements": "str", "default": []},
 }
 
-# HAProxy's status column per state we set
-STATUS = {"drain": ("DRAIN", "NOLB"), "ready": ("UP", "DOWN", "no check"), "maint": ("MAINT",)}
+# HAProxy's status column once a state we set is in force (a server failing its checks shows
+# DOWN whatever its admin state, so the command is sent every time: HAProxy takes it twice)
+STATUS = {"drain": ("DRAIN", "NOLB"), "ready": ("UP", "no check"), "maint": ("MAINT",)}
 
 
 def haproxy(path, command, timeout=5.0):
@@ -68,10 +69,9 @@ def _haproxy(args, ctx):
     result = {"changed": changed, "before": before, "status": before, "sessions": int(row.get("scur") or 0)}
     if ctx.check_mode:
         return result
-    if changed:
-        answer = haproxy(args["socket"], f"set server {where} state {args['state']}").strip()
-        if answer:
-            raise CaretakerError(f"HAProxy refused `set server {where} state {args['state']}`: {answer}")
+    answer = haproxy(args["socket"], f"set server {where} state {args['state']}").strip()
+    if answer:
+        raise CaretakerError(f"HAProxy refused `set server {where} state {args['state']}`: {answer}")
     deadline = time.monotonic() + args["drain_timeout"]
     while True:
         row = server_stat(args["socket"], args["backend"], args["server"])
