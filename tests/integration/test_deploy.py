@@ -161,3 +161,26 @@ def test_bad_input_stops_before_any_host_switches(fleet, tmp_path):
     assert [h.current() for h in fleet.hosts] == ["v1", "v1"]
     # the refused deploy left no lock behind
     assert run(DEPLOY_INFO, {"app": "sample", "root": str(host.app_root)}, host)["lock"] is None
+
+
+def test_a_server_failing_its_checks_is_still_taken_out_of_drain(fleet):
+    from caretaker.deploy.balancer import DEPLOY_BALANCER, haproxy
+
+    fleet.deploy("v1", "d1", fleet.conninfo, fleet.backup)
+    fleet.haproxy = HAProxy(fleet.root, fleet.hosts)
+    host = fleet.hosts[1]
+    host.stop()  # HAProxy's checks now see it DOWN, whatever its admin state
+
+    def admin_state():
+        lines = haproxy(fleet.haproxy.socket, "show servers state app").splitlines()
+        row = next(line.split() for line in lines if f" {host.name} " in f" {line} ")
+        return int(row[6])  # srv_admin_state: 0 in service, 8 drained by the runtime API
+
+    args = {"socket": fleet.haproxy.socket, "backend": "app", "server": host.name, "drain_timeout": 2}
+    run(DEPLOY_BALANCER, {**args, "state": "drain"}, host)
+    assert admin_state() == 8
+    run(DEPLOY_BALANCER, {**args, "state": "ready"}, host)
+    assert admin_state() == 0
+    with pytest.raises(ConfigError, match="has no server app/nobody") as caught:
+        run(DEPLOY_BALANCER, {**args, "server": "nobody", "state": "drain"}, host)
+    assert caught.value.field == "server"
