@@ -103,7 +103,7 @@ def main():
         ours_fleet.revert = timed_revert
         try:
             ours_fleet.deploy("v3", "caretaker-v3", conninfo, backup, batches=BATCHES, health_budget=3)
-        except Exception as exc:  # noqa: BLE001 - the canary is meant to fail
+        except Exception as exc:
             reverted["error"] = str(exc)[:200]
         back = [host.current() for host in ours_fleet.hosts]
         back_seconds = round(reverted["back_at"] - reverted["failed_at"], 2) if "back_at" in reverted else float("inf")
