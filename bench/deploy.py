@@ -87,7 +87,7 @@ def main():
     fleets = []
     try:
         ours_fleet, conninfo, backup = new_fleet(cluster, work, "caretaker")
-        naive_fleet, _, _ = new_fleet(cluster, work, "naive")
+        naive_fleet = new_fleet(cluster, work, "naive")[0]
         fleets = [ours_fleet, naive_fleet]
         ours = under_load(ours_fleet, lambda: ours_fleet.deploy("v2", "caretaker-v2", conninfo, backup, batches=BATCHES))
         plain = under_load(naive_fleet, lambda: naive(naive_fleet))

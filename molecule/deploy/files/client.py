@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Requests through HAProxy in a loop until STOPFILE appears, bounded in count and time;
 prints {"ok": N, "failed": N, "errors": [...]}. Usage: client.py URL STOPFILE."""
 
