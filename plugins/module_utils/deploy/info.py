@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from ..foundation.tasks import Task
-from .journal import Journal, check_name
+from ..foundation.timestamps import iso
+from .journal import check_name, history, journal, lock_with_times
 from .releases import current_release, paths
 
 INFO_SPEC = {
@@ -19,18 +20,22 @@ def apps_summary(settings):
     """[{app, release, since}] for every application the journal knows; [] without a ledger."""
     if not os.path.exists(settings.database):
         return []
-    with Journal(settings) as journal:
-        return [dict(zip(("app", "release", "since"), (app, *journal.current(app)), strict=True)) for app in journal.apps()]
+    with journal(settings) as ledger:
+        summary = []
+        for app in ledger.deployed_apps():
+            release, since = ledger.deployed_release(app)
+            summary.append({"app": app, "release": release, "since": iso(since)})
+        return summary
 
 
 def _info(args, ctx):
     check_name(args["app"], "app")
     current = current_release(args["root"])
-    with Journal(ctx.settings) as journal:
-        previous = journal.rollback_target(args["app"], current) if current else None
+    with journal(ctx.settings) as ledger:
+        previous = ledger.rollback_target(args["app"], current) if current else None
         releases_dir = paths(args["root"])[0]
-        releases = [name for name in journal.releases(args["app"]) if os.path.isdir(os.path.join(releases_dir, name))]
-        lock = journal.lock(args["app"])
+        releases = [name for name in ledger.prepared_releases(args["app"]) if os.path.isdir(os.path.join(releases_dir, name))]
+        lock = lock_with_times(ledger, args["app"])
         return {
             "changed": False,
             "app": args["app"],
@@ -38,7 +43,7 @@ def _info(args, ctx):
             "previous": previous,
             "releases": releases,
             "lock": lock,
-            "history": journal.history(args["app"], args["history"]),
+            "history": history(ledger, args["app"], args["history"]),
         }
 
 

@@ -1,8 +1,9 @@
 """deploy_lock: one deploy of an application at a time, and its end journaled and announced.
 
 state=present takes the lock (refused with the holder's details while another deploy holds
-it); state=absent ends the deploy: journals its outcome on this host, drops the lock and,
-when it failed, alerts through the notifier's routes.
+it); state=absent ends the deploy: journals its outcome on this host, drops the lock and
+reports the outcome through the one alert path: a failed or rolled-back deploy alerts, the
+next good one resolves it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
-from .journal import Journal, check_name
+from .journal import check_name, journal, lock_with_times, take_lock
 
 LOCK_SPEC = {
     "app": {"type": "str", "required": True},
@@ -28,23 +29,20 @@ LOCK_SPEC = {
 }
 
 
-def _alert(args, ctx):
-    from ..alerting.alerts import Alert
-    from ..alerting.notify import deliver
+def _announce(ledger, args, ctx):
+    """Names of routes still holding the alert undelivered."""
+    from ..alerting.path import observe_and_send
 
-    routes = args["alert_routes"] if args["alert_routes"] is not None else ctx.settings.default_routes
-    if not routes:
-        return []
-    alert = Alert(
-        key=f"deploy:{args['app']}",
-        host=ctx.settings.host,
-        check=f"deploy {args['app']}",
-        action="trigger",
-        severity="critical",
-        summary=f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}: {args['reason'] or 'no reason given'}".replace("  ", " "),
+    failed = args["outcome"] != "ok"
+    summary = f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}"
+    if failed:
+        summary += f": {args['reason'] or 'no reason given'}"
+    alert, undelivered = observe_and_send(
+        ledger, ctx.settings, f"deploy:{args['app']}", "critical" if failed else "ok", summary.replace("  ", " "),
+        check=f"deploy {args['app']}", routes=args["alert_routes"], log=ctx.log, after=1,
         details={"deploy_id": args["deploy_id"], "release": args["release"], "outcome": args["outcome"]},
     )
-    return deliver(alert, routes, ctx.settings, log=ctx.log)
+    return alert is not None and failed, undelivered
 
 
 def _lock(args, ctx):
@@ -52,34 +50,30 @@ def _lock(args, ctx):
     if args["ttl"] < 1:
         raise ConfigError(f"must be at least 1 second, got {args['ttl']}", field="ttl")
     result = {"changed": False, "app": args["app"], "deploy_id": args["deploy_id"], "broken": None, "alerted": False}
-    with Journal(ctx.settings) as journal:
-        held = journal.lock(args["app"])
+    with journal(ctx.settings) as ledger:
+        held = ledger.deploy_lock(args["app"])
         if args["state"] == "present":
             if ctx.check_mode:
                 result["changed"] = not held or held["deploy_id"] != args["deploy_id"]
                 return result
-            changed, broken = journal.acquire(args["app"], args["deploy_id"], args["holder"], args["controller"],
-                                              args["release"], args["ttl"], args["break_lock"])
+            changed, broken = take_lock(ledger, args)
             if broken:
                 result["broken"] = broken
                 result["warnings"] = [f"broke the expired deploy lock of {broken['holder']} from {broken['controller']}"
-                                      f" (deploy {broken['deploy_id']}, since {broken['since_iso']})"]
+                                      f" (deploy {broken['deploy_id']}, since {broken['since']})"]
                 ctx.log("lock_broken", app=args["app"], holder=broken["holder"], deploy_id=broken["deploy_id"])
             if changed:
-                journal.record(args["deploy_id"], args["app"], "summary", release=args["release"],
-                               detail=f"{args['holder']} from {args['controller']}")
+                ledger.record_deploy(args["deploy_id"], args["app"], "summary", release=args["release"],
+                                     detail=f"{args['holder']} from {args['controller']}")
             result["changed"] = changed
-            result["lock"] = journal.lock(args["app"])
+            result["lock"] = lock_with_times(ledger, args["app"])
             return result
-        ours = bool(held and held["deploy_id"] == args["deploy_id"])
-        result["changed"] = ours
-        if ctx.check_mode or not ours:
+        result["changed"] = bool(held and held["deploy_id"] == args["deploy_id"])
+        if ctx.check_mode or not result["changed"]:
             return result
-        journal.record(args["deploy_id"], args["app"], "summary", outcome=args["outcome"], ended=time.time(), detail=args["reason"])
-        journal.release_lock(args["app"], args["deploy_id"])
-    if args["outcome"] != "ok":
-        result["undelivered_routes"] = _alert(args, ctx)
-        result["alerted"] = True
+        ledger.record_deploy(args["deploy_id"], args["app"], "summary", outcome=args["outcome"], ended=time.time(), detail=args["reason"])
+        ledger.drop_deploy_lock(args["app"], args["deploy_id"])
+        result["alerted"], result["undelivered_routes"] = _announce(ledger, args, ctx)
     return result
 
 

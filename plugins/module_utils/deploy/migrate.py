@@ -27,7 +27,7 @@ from ..foundation import argspec
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 from ..foundation.tasks import Task
 from ..lib import pg
-from .journal import Journal, check_name
+from .journal import check_name, journal
 
 MIGRATE_SPEC = {
     "app": {"type": "str", "required": True},
@@ -236,19 +236,19 @@ def _migrate(args, ctx):
                 code, output = _run(args, "lint_command", args["lint_command"], env)
                 if code:
                     raise CaretakerError(f"lint_command refused the pending migrations (status {code}); nothing ran: {output[-1500:]}")
-            with Journal(ctx.settings) as journal:
-                journal.record(args["deploy_id"], args["app"], "migrate", release=args["release"], schema_before=result["schema_before"])
+            with journal(ctx.settings) as ledger:
+                ledger.record_deploy(args["deploy_id"], args["app"], "migrate", release=args["release"], schema_before=result["schema_before"])
                 try:
                     result["backup"] = _backup_gate(args, ctx)
-                    journal.record(args["deploy_id"], args["app"], "migrate", backup_id=(result["backup"] or {}).get("id"))
+                    ledger.record_deploy(args["deploy_id"], args["app"], "migrate", backup_id=(result["backup"] or {}).get("id"))
                     result["attempts"], result["output"] = _migrate_with_retries(args, env, ctx)
                     result["schema_after"] = _version(args, env)
                     if _pending(args, env):
                         raise CaretakerError("migrate_command succeeded but pending_command still reports pending migrations")
                 except CaretakerError as exc:
-                    journal.record(args["deploy_id"], args["app"], "migrate", outcome="failed", ended=time.time(), detail=exc.message[:2000])
+                    ledger.record_deploy(args["deploy_id"], args["app"], "migrate", outcome="failed", ended=time.time(), detail=exc.message[:2000])
                     raise
-                journal.record(args["deploy_id"], args["app"], "migrate", outcome="ok", ended=time.time(), schema_after=result["schema_after"])
+                ledger.record_deploy(args["deploy_id"], args["app"], "migrate", outcome="ok", ended=time.time(), schema_after=result["schema_after"])
             result["changed"] = True
             ctx.log("migrated", app=args["app"], schema_before=result["schema_before"], schema_after=result["schema_after"])
             return result

@@ -7,7 +7,7 @@
 A release is unpacked from a tarball whose sha256 is checked first, or checked out from a
 git ref, into a hidden directory; shared paths are linked and the build command runs there;
 only then is it renamed into place. Nothing switches until every step passed. The journal
-(journal.py) says which release each switch replaced, so a revert or a rollback never
+(journal.py, in the ledger) says which release each switch replaced, so a revert or a rollback never
 guesses from file times.
 """
 
@@ -23,7 +23,7 @@ import uuid
 
 from ..foundation.errors import CaretakerError, ConfigError
 from ..foundation.tasks import Task
-from .journal import SWITCHED, Journal, check_name
+from .journal import SWITCHED, check_name, journal
 
 RELEASE_SPEC = {
     "app": {"type": "str", "required": True},
@@ -191,14 +191,14 @@ def _build(args, directory):
     return (done.stdout + done.stderr).strip()[-1500:]
 
 
-def prepare(args, ctx, journal):
+def prepare(args, ctx, ledger):
     """Make releases/RELEASE complete; returns (changed, detail). Nothing switches here."""
     source, expected = _source(args)
     releases, shared_root = paths(args["root"])[0], paths(args["root"])[2]
     directory = os.path.join(releases, args["release"])
     if args["artifact"]:
         _check_artifact(args, expected)  # first, and in check mode too: a bad artifact fails the dry run
-    known = journal.release(args["app"], args["release"])
+    known = ledger.prepared_release(args["app"], args["release"])
     if os.path.isdir(directory):
         if known and known["source"] == source:
             return False, None
@@ -223,7 +223,7 @@ def prepare(args, ctx, journal):
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    journal.add_release(args["app"], args["release"], source, digest)
+    ledger.add_release(args["app"], args["release"], source, digest)
     ctx.log("release_prepared", app=args["app"], release=args["release"], source=source)
     return True, output
 
@@ -236,24 +236,24 @@ def _need(args, *names):
         check_name(args["release"], "release")
 
 
-def _switched_row(journal, args):
+def _switched_row(ledger, args):
     for action in ("deploy", "rollback"):
-        row = journal.row(args["deploy_id"], args["app"], action)
+        row = ledger.deploy_row(args["deploy_id"], args["app"], action)
         if row and row["outcome"] in SWITCHED:
             return row
     return None
 
 
-def prune(args, journal, protect):
+def prune(args, ledger, protect):
     """Delete the oldest prepared releases beyond keep; never one in protect."""
     releases_dir = paths(args["root"])[0]
-    known = [name for name in journal.releases(args["app"]) if os.path.isdir(os.path.join(releases_dir, name))]
+    known = [name for name in ledger.prepared_releases(args["app"]) if os.path.isdir(os.path.join(releases_dir, name))]
     removable = [name for name in known if name not in protect]
     excess = max(0, len(known) - max(args["keep"], 1))
     removed = []
     for name in removable[:excess]:
         shutil.rmtree(os.path.join(releases_dir, name))
-        journal.forget_release(args["app"], name)
+        ledger.forget_release(args["app"], name)
         removed.append(name)
     return removed
 
@@ -264,40 +264,40 @@ def _release(args, ctx):
     check_name(args["app"], "app")
     root, state, app = args["root"], args["state"], args["app"]
     result = {"changed": False, "app": app, "root": root, "state": state}
-    with Journal(ctx.settings) as journal:
+    with journal(ctx.settings) as ledger:
         before = current_release(root)
         result.update(current=before, previous=None)
         if state == "prepared":
             _need(args, "release")
-            result["changed"], result["build_output"] = prepare(args, ctx, journal)
+            result["changed"], result["build_output"] = prepare(args, ctx, ledger)
             return result
         if state == "current":
             _need(args, "release", "deploy_id")
-            result["changed"], result["build_output"] = prepare(args, ctx, journal)
+            result["changed"], result["build_output"] = prepare(args, ctx, ledger)
             if before == args["release"]:
                 return result
             result.update(changed=True, current=args["release"], previous=before)
             if not ctx.check_mode:
-                journal.record(args["deploy_id"], app, "deploy", release=args["release"], previous=before)
+                ledger.record_deploy(args["deploy_id"], app, "deploy", release=args["release"], previous=before)
                 switch(root, args["release"])
-                journal.record(args["deploy_id"], app, "deploy", outcome="switched")
+                ledger.record_deploy(args["deploy_id"], app, "deploy", outcome="switched")
                 ctx.log("switched", app=app, release=args["release"], previous=before)
             result["diff"] = {"before": {"current": before}, "after": {"current": args["release"]}}
             return result
         if state == "confirmed":
             _need(args, "deploy_id")
-            row = _switched_row(journal, args)
+            row = _switched_row(ledger, args)
             if row and row["outcome"] == "switched":
                 result["changed"] = True
                 if not ctx.check_mode:
-                    journal.record(args["deploy_id"], app, row["action"], outcome="ok", ended=time.time())
-            protect = {before, journal.rollback_target(app, before) if before else None, row["previous"] if row else None}
-            result["pruned"] = [] if ctx.check_mode else prune(args, journal, protect)
+                    ledger.record_deploy(args["deploy_id"], app, row["action"], outcome="ok", ended=time.time())
+            protect = {before, ledger.rollback_target(app, before) if before else None, row["previous"] if row else None}
+            result["pruned"] = [] if ctx.check_mode else prune(args, ledger, protect)
             result["changed"] = result["changed"] or bool(result["pruned"])
             return result
         if state == "reverted":
             _need(args, "deploy_id")
-            row = _switched_row(journal, args)
+            row = _switched_row(ledger, args)
             if row is None:
                 return result
             target = row["previous"]
@@ -307,7 +307,7 @@ def _release(args, ctx):
                     switch(root, target)
                 else:
                     os.unlink(paths(root)[1])  # this deploy was the first: there is nothing to go back to
-                journal.record(args["deploy_id"], app, row["action"], outcome="rolled_back", ended=time.time(),
+                ledger.record_deploy(args["deploy_id"], app, row["action"], outcome="rolled_back", ended=time.time(),
                                detail=args["reason"] or "reverted with the fleet")
                 ctx.log("reverted", app=app, release=target, reverted_from=row["release"])
             result["diff"] = {"before": {"current": before}, "after": {"current": target}}
@@ -316,19 +316,19 @@ def _release(args, ctx):
         _need(args, "deploy_id")
         if before is None:
             raise ConfigError(f"{root}/current does not exist: nothing was deployed", field="root")
-        target = args["release"] or journal.rollback_target(app, before)
+        target = args["release"] or ledger.rollback_target(app, before)
         if not target:
             raise ConfigError(f"the journal names no release before {before} for {app!r}; name one", field="release")
         if not os.path.isdir(os.path.join(paths(root)[0], target)):
             raise ConfigError(f"release {target} is not on this host (pruned or never prepared)", field="release")
-        existing = journal.row(args["deploy_id"], app, "rollback")
+        existing = ledger.deploy_row(args["deploy_id"], app, "rollback")
         if target == before or existing:
             return result
         result.update(changed=True, current=target, previous=before)
         if not ctx.check_mode:
-            journal.record(args["deploy_id"], app, "rollback", release=target, previous=before)
+            ledger.record_deploy(args["deploy_id"], app, "rollback", release=target, previous=before)
             switch(root, target)
-            journal.record(args["deploy_id"], app, "rollback", outcome="switched")
+            ledger.record_deploy(args["deploy_id"], app, "rollback", outcome="switched")
             ctx.log("rolled_back", app=app, release=target, previous=before)
         result["diff"] = {"before": {"current": before}, "after": {"current": target}}
         return result

@@ -243,3 +243,217 @@ class Ledger:
     def ack_dead_letters(self, job):
         cursor = self.db.execute("UPDATE dead_letters SET acked = ? WHERE job = ? AND acked IS NULL", (time.time(), job))
         return cursor.rowcount
+
+    # alert state (alerting/alerts.py) ------------------------------------------
+    def alert_state(self, key):
+        row = self.db.execute("SELECT * FROM alert_state WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def alert_tracking(self, key):
+        row = self.db.execute("SELECT * FROM alert_tracking WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def save_alert_state(self, key, state, track, summary):
+        """One observation's outcome: the state and the tracking row, `flips` already JSON."""
+        self.db.execute(
+            """INSERT INTO alert_state (key, status, consecutive, first_seen, alerted, last_sent, summary)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET status = excluded.status, consecutive = excluded.consecutive,
+                   first_seen = excluded.first_seen, alerted = excluded.alerted,
+                   last_sent = excluded.last_sent, summary = excluded.summary""",
+            (key, state["status"], state["consecutive"], state["first_seen"], state["alerted"], state["last_sent"], summary),
+        )
+        self.db.execute(
+            """INSERT INTO alert_tracking (key, stage, flips, flapping, stable_runs, alerted_severity)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET stage = excluded.stage, flips = excluded.flips, flapping = excluded.flapping,
+                   stable_runs = excluded.stable_runs, alerted_severity = excluded.alerted_severity""",
+            (key, track["stage"], track["flips"], track["flapping"], track["stable_runs"], track["alerted_severity"]),
+        )
+
+    # alert spool (alerting/notify.py) ------------------------------------------
+    def spool_alert(self, route, payload):
+        self.db.execute("INSERT INTO alert_spool (route, created, payload) VALUES (?, ?, ?)", (route, time.time(), payload))
+
+    def spooled_routes(self):
+        return [row[0] for row in self.db.execute("SELECT DISTINCT route FROM alert_spool ORDER BY route")]
+
+    def spooled_alerts(self, route=None):
+        """Undelivered alerts of one route, oldest first; without a route, the count per route."""
+        if route is None:
+            return {row[0]: row[1] for row in self.db.execute("SELECT route, COUNT(*) FROM alert_spool GROUP BY route")}
+        return [dict(row) for row in self.db.execute("SELECT * FROM alert_spool WHERE route = ? ORDER BY id", (route,))]
+
+    def unspool_alert(self, spool_id, route=None):
+        """Drop a spooled alert; with its route, count it as sent for the route's rate limit."""
+        self.db.execute("DELETE FROM alert_spool WHERE id = ?", (spool_id,))
+        if route is not None:
+            self.db.execute("INSERT INTO alert_sent (route, ts) VALUES (?, ?)", (route, time.time()))
+
+    def spool_failed(self, spool_id, error):
+        self.db.execute("UPDATE alert_spool SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, spool_id))
+
+    def sent_since(self, route, since):
+        return self.db.execute("SELECT COUNT(*) FROM alert_sent WHERE route = ? AND ts > ?", (route, since)).fetchone()[0]
+
+    def forget_sent(self, before):
+        self.db.execute("DELETE FROM alert_sent WHERE ts < ?", (before,))
+
+    # pg_purge (data/pg_purge.py) ---------------------------------------------
+    def purge_cursor(self, key):
+        row = self.db.execute("SELECT cutoff, position FROM purge_cursors WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def save_purge_cursor(self, key, cutoff, position):
+        self.db.execute(
+            "INSERT INTO purge_cursors (key, cutoff, position, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
+            (key, cutoff, position, time.time()),
+        )
+
+    def drop_purge_cursor(self, key):
+        self.db.execute("DELETE FROM purge_cursors WHERE key = ?", (key,))
+
+    def add_purge_totals(self, job, target, stats, budget_stopped):
+        self.db.execute(
+            """INSERT INTO purge_totals (job, target, rows_deleted, rows_archived, batches, last_seconds, last_budget_stopped)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job, target) DO UPDATE SET
+                   rows_deleted = purge_totals.rows_deleted + excluded.rows_deleted,
+                   rows_archived = purge_totals.rows_archived + excluded.rows_archived,
+                   batches = purge_totals.batches + excluded.batches,
+                   last_seconds = excluded.last_seconds, last_budget_stopped = excluded.last_budget_stopped""",
+            (job, target, stats["rows_deleted"], stats["rows_archived"], stats["batches"], stats["seconds"], int(budget_stopped)),
+        )
+
+    def purge_totals(self, job):
+        return [dict(row) for row in self.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (job,))]
+
+    # job_retry (data/job_retry.py) -------------------------------------------
+    def retry_counts(self, job, ref_prefix):
+        rows = self.db.execute("SELECT * FROM job_retry_counts WHERE job = ? AND ref LIKE ?", (job, ref_prefix + "%"))
+        return {row["item"]: dict(row) for row in rows}
+
+    def save_retry_count(self, job, ref, item, retries, due, due_attempts, dead):
+        self.db.execute(
+            "INSERT INTO job_retry_counts (job, ref, item, retries, due, due_attempts, dead, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job, ref) DO UPDATE SET retries = excluded.retries, due = excluded.due, "
+            "due_attempts = excluded.due_attempts, dead = excluded.dead, updated = excluded.updated",
+            (job, ref, item, retries, due, due_attempts, dead, time.time()),
+        )
+
+    def forget_retry_counts(self, job, ref_prefix, unseen_for):
+        """Counts of live (not dead) jobs not seen for `unseen_for` seconds."""
+        self.db.execute(
+            "DELETE FROM job_retry_counts WHERE job = ? AND ref LIKE ? AND dead = 0 AND updated < ?",
+            (job, ref_prefix + "%", time.time() - unseen_for),
+        )
+
+    # restore drills (backup/pg_backup.py) --------------------------------------
+    def record_drill(self, database, backup_id, ok, restore_seconds, checked_at, error=None):
+        self.db.execute(
+            "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)", (database, backup_id, int(ok), restore_seconds, checked_at, error)
+        )
+
+    # deploys: the journal, prepared releases, the deploy lock (deploy/) -----------------
+    def record_deploy(self, deploy_id, app, action, **fields):
+        """Insert or update the journal row of (deploy_id, app, action) with fields."""
+        if self.deploy_row(deploy_id, app, action) is None:
+            fields.setdefault("started", time.time())
+            fields.setdefault("outcome", "running")
+            columns = ["deploy_id", "app", "action", *fields]
+            # column names come from the engine's callers, never from input; values are parameters
+            self.db.execute(
+                f"INSERT INTO deploys ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",  # noqa: S608
+                (deploy_id, app, action, *fields.values()),
+            )
+        elif fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            self.db.execute(
+                f"UPDATE deploys SET {assignments} WHERE deploy_id = ? AND app = ? AND action = ?",  # noqa: S608
+                (*fields.values(), deploy_id, app, action),
+            )
+
+    def deploy_row(self, deploy_id, app, action):
+        found = self.db.execute(
+            "SELECT * FROM deploys WHERE deploy_id = ? AND app = ? AND action = ?", (deploy_id, app, action)
+        ).fetchone()
+        return dict(found) if found else None
+
+    def deploy_history(self, app, limit=20):
+        rows = self.db.execute("SELECT * FROM deploys WHERE app = ? ORDER BY started DESC, rowid DESC LIMIT ?", (app, limit))
+        return [dict(row) for row in rows]
+
+    def rollback_target(self, app, current):
+        """The release the current one replaced when it was last put in place, or None."""
+        found = self.db.execute(
+            """SELECT previous FROM deploys
+                WHERE app = ? AND release = ? AND action IN ('deploy', 'rollback') AND outcome = 'ok'
+                ORDER BY started DESC, rowid DESC LIMIT 1""",
+            (app, current),
+        ).fetchone()
+        return found["previous"] if found else None
+
+    def deployed_apps(self):
+        return [row["app"] for row in self.db.execute("SELECT DISTINCT app FROM deploys ORDER BY app")]
+
+    def deployed_release(self, app):
+        """(release, since) the journal says serves app now: the last switch, or what a revert went back to."""
+        found = self.db.execute(
+            """SELECT release, previous, outcome, started FROM deploys
+                WHERE app = ? AND action IN ('deploy', 'rollback') AND outcome IN ('switched', 'ok', 'rolled_back')
+                ORDER BY started DESC, rowid DESC LIMIT 1""",
+            (app,),
+        ).fetchone()
+        if found is None:
+            return None, None
+        return (found["previous"] if found["outcome"] == "rolled_back" else found["release"]), found["started"]
+
+    def add_release(self, app, release, source, digest):
+        self.db.execute(
+            "INSERT OR REPLACE INTO deploy_releases (app, release, source, digest, prepared) VALUES (?, ?, ?, ?, ?)",
+            (app, release, source, digest, time.time()),
+        )
+
+    def prepared_release(self, app, release):
+        found = self.db.execute("SELECT * FROM deploy_releases WHERE app = ? AND release = ?", (app, release)).fetchone()
+        return dict(found) if found else None
+
+    def prepared_releases(self, app):
+        """Releases of app, oldest prepared first."""
+        rows = self.db.execute("SELECT release FROM deploy_releases WHERE app = ? ORDER BY prepared, rowid", (app,))
+        return [row["release"] for row in rows]
+
+    def forget_release(self, app, release):
+        self.db.execute("DELETE FROM deploy_releases WHERE app = ? AND release = ?", (app, release))
+
+    def deploy_lock(self, app):
+        found = self.db.execute("SELECT * FROM deploy_locks WHERE app = ?", (app,)).fetchone()
+        return dict(found) if found else None
+
+    def take_deploy_lock(self, app, deploy_id, holder, controller, release, ttl, may_break):
+        """In one transaction: (True, None) taken; (False, None) this deploy holds it already;
+        (True, old) old was expired and may_break(old) allowed breaking it. may_break raises to refuse."""
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            held = self.deploy_lock(app)
+            if held and held["deploy_id"] == deploy_id:
+                self.db.execute("COMMIT")
+                return False, None
+            if held:
+                may_break(held, now)
+                self.db.execute("DELETE FROM deploy_locks WHERE app = ?", (app,))
+            self.db.execute(
+                "INSERT INTO deploy_locks (app, deploy_id, holder, controller, release, since, ttl) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (app, deploy_id, holder, controller, release, now, ttl),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return True, held
+
+    def drop_deploy_lock(self, app, deploy_id):
+        """Drop the lock if deploy_id holds it; another deploy's lock is left alone."""
+        return self.db.execute("DELETE FROM deploy_locks WHERE app = ? AND deploy_id = ?", (app, deploy_id)).rowcount > 0
