@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import yaml
-
 from caretaker.deploy.balancer import server_stat
 from deploy_fleet import Fleet, HAProxy, build_release
 

@@ -308,7 +308,7 @@ def _release(args, ctx):
                 else:
                     os.unlink(paths(root)[1])  # this deploy was the first: there is nothing to go back to
                 ledger.record_deploy(args["deploy_id"], app, row["action"], outcome="rolled_back", ended=time.time(),
-                               detail=args["reason"] or "reverted with the fleet")
+                                     detail=args["reason"] or "reverted with the fleet")
                 ctx.log("reverted", app=app, release=target, reverted_from=row["release"])
             result["diff"] = {"before": {"current": before}, "after": {"current": target}}
             return result
