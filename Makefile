@@ -20,7 +20,8 @@ HARNESS := tests/harness
 
 # Debian packages the tests, the image builds and the real services need.
 APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
-	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
+	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades \
+	haproxy gunicorn python3-alembic python3-psycopg2 python3-psycopg python3-zstandard python3-cryptography
 
 # The venv's tools come first; podman always uses runc and this machine's ulimits.
 export PATH := $(BIN):$(PATH)
@@ -43,7 +44,7 @@ MOLECULE_SCENARIOS ?= $(filter-out shared,$(notdir $(patsubst %/molecule.yml,%,$
 TEST_STAGES ?= install images lint sanity unit integration build molecule
 NAME ?=
 
-.PHONY: test install apt venv images collection lint ruff ansible-lint sanity unit integration \
+.PHONY: test install apt venv images collection lint ruff ansible-lint pipelines sanity unit integration \
 	build molecule demo demo-clean bench clean
 
 test:
@@ -73,13 +74,17 @@ $(COLLECTIONS)/ansible_collections/caretaker/ops:
 	mkdir -p $(@D)
 	ln -sfn $(CURDIR) $@
 
-lint: ruff ansible-lint
+lint: ruff ansible-lint pipelines
 
 ruff: venv
 	ruff check plugins tests bench
 
 ansible-lint: venv collection
 	ansible-lint --offline
+
+# The pipeline examples under docs/ against GitHub's workflow schema (vendored, offline).
+pipelines: venv
+	check-jsonschema --builtin-schema vendor.github-workflows docs/pipelines/github-actions-*.yml
 
 sanity: venv
 	$(HARNESS)/sanity.sh

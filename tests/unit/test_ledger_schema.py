@@ -16,10 +16,26 @@ def test_a_version_1_ledger_gains_the_alert_spool(tmp_path):
         db.execute("PRAGMA user_version=1")
     ledger = Ledger(str(path))
     try:
-        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         assert notify.spooled(ledger) == {}
         ledger.db.execute("INSERT INTO alert_spool (route, created, payload) VALUES ('ops', 0, '{}')")
         assert notify.spooled(ledger) == {"ops": 1}
         assert ledger.db.execute("SELECT run_id FROM runs").fetchall()[0][0] == "kept"
+    finally:
+        ledger.close()
+
+
+def test_a_version_2_ledger_gains_the_deploy_journal(tmp_path):
+    path = tmp_path / "state.db"
+    Ledger(str(path)).close()
+    with sqlite3.connect(path) as db:  # as version 2 left it: no deploy tables
+        for table in ("deploys", "deploy_releases", "deploy_locks"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("PRAGMA user_version=2")
+    ledger = Ledger(str(path))
+    try:
+        assert ledger.db.execute("PRAGMA user_version").fetchone()[0] == 3
+        ledger.db.execute("INSERT INTO deploys (deploy_id, app, action, started, outcome) VALUES ('d', 'a', 'deploy', 0, 'ok')")
+        assert ledger.db.execute("SELECT count(*) FROM deploy_locks").fetchone()[0] == 0
     finally:
         ledger.close()

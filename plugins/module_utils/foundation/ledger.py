@@ -6,7 +6,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 2  # 2: every table of every feature is here, applied once per version
+SCHEMA_VERSION = 3  # 2: every table of every feature is here, applied once per version; 3: deploys
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -123,6 +123,41 @@ CREATE TABLE IF NOT EXISTS job_retry_counts (
 );
 -- restore drills (pg_backup)
 CREATE TABLE IF NOT EXISTS backup_drills (database TEXT, backup_id TEXT, ok INTEGER, restore_seconds REAL, checked_at TEXT, error TEXT);
+-- deploys: the journal (one row per deploy, app and action on each host), releases in the
+-- order they were prepared, and the per-app deploy lock
+CREATE TABLE IF NOT EXISTS deploys (
+    deploy_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    action TEXT NOT NULL,
+    release TEXT,
+    previous TEXT,
+    started REAL NOT NULL,
+    ended REAL,
+    outcome TEXT NOT NULL,
+    schema_before TEXT,
+    schema_after TEXT,
+    backup_id TEXT,
+    detail TEXT,
+    PRIMARY KEY (deploy_id, app, action)
+);
+CREATE INDEX IF NOT EXISTS deploys_by_app ON deploys (app, started);
+CREATE TABLE IF NOT EXISTS deploy_releases (
+    app TEXT NOT NULL,
+    release TEXT NOT NULL,
+    source TEXT NOT NULL,
+    digest TEXT,
+    prepared REAL NOT NULL,
+    PRIMARY KEY (app, release)
+);
+CREATE TABLE IF NOT EXISTS deploy_locks (
+    app TEXT PRIMARY KEY,
+    deploy_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    controller TEXT NOT NULL,
+    release TEXT,
+    since REAL NOT NULL,
+    ttl REAL NOT NULL
+);
 """
 
 FINAL_FAILURES = ("failed", "timeout", "dead", "killed")
@@ -319,3 +354,106 @@ class Ledger:
         self.db.execute(
             "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)", (database, backup_id, int(ok), restore_seconds, checked_at, error)
         )
+
+    # deploys: the journal, prepared releases, the deploy lock (deploy/) -----------------
+    def record_deploy(self, deploy_id, app, action, **fields):
+        """Insert or update the journal row of (deploy_id, app, action) with fields."""
+        if self.deploy_row(deploy_id, app, action) is None:
+            fields.setdefault("started", time.time())
+            fields.setdefault("outcome", "running")
+            columns = ["deploy_id", "app", "action", *fields]
+            # column names come from the engine's callers, never from input; values are parameters
+            self.db.execute(
+                f"INSERT INTO deploys ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",  # noqa: S608
+                (deploy_id, app, action, *fields.values()),
+            )
+        elif fields:
+            assignments = ", ".join(f"{name} = ?" for name in fields)
+            self.db.execute(
+                f"UPDATE deploys SET {assignments} WHERE deploy_id = ? AND app = ? AND action = ?",  # noqa: S608
+                (*fields.values(), deploy_id, app, action),
+            )
+
+    def deploy_row(self, deploy_id, app, action):
+        found = self.db.execute(
+            "SELECT * FROM deploys WHERE deploy_id = ? AND app = ? AND action = ?", (deploy_id, app, action)
+        ).fetchone()
+        return dict(found) if found else None
+
+    def deploy_history(self, app, limit=20):
+        rows = self.db.execute("SELECT * FROM deploys WHERE app = ? ORDER BY started DESC, rowid DESC LIMIT ?", (app, limit))
+        return [dict(row) for row in rows]
+
+    def rollback_target(self, app, current):
+        """The release the current one replaced when it was last put in place, or None."""
+        found = self.db.execute(
+            """SELECT previous FROM deploys
+                WHERE app = ? AND release = ? AND action IN ('deploy', 'rollback') AND outcome = 'ok'
+                ORDER BY started DESC, rowid DESC LIMIT 1""",
+            (app, current),
+        ).fetchone()
+        return found["previous"] if found else None
+
+    def deployed_apps(self):
+        return [row["app"] for row in self.db.execute("SELECT DISTINCT app FROM deploys ORDER BY app")]
+
+    def deployed_release(self, app):
+        """(release, since) the journal says serves app now: the last switch, or what a revert went back to."""
+        found = self.db.execute(
+            """SELECT release, previous, outcome, started FROM deploys
+                WHERE app = ? AND action IN ('deploy', 'rollback') AND outcome IN ('switched', 'ok', 'rolled_back')
+                ORDER BY started DESC, rowid DESC LIMIT 1""",
+            (app,),
+        ).fetchone()
+        if found is None:
+            return None, None
+        return (found["previous"] if found["outcome"] == "rolled_back" else found["release"]), found["started"]
+
+    def add_release(self, app, release, source, digest):
+        self.db.execute(
+            "INSERT OR REPLACE INTO deploy_releases (app, release, source, digest, prepared) VALUES (?, ?, ?, ?, ?)",
+            (app, release, source, digest, time.time()),
+        )
+
+    def prepared_release(self, app, release):
+        found = self.db.execute("SELECT * FROM deploy_releases WHERE app = ? AND release = ?", (app, release)).fetchone()
+        return dict(found) if found else None
+
+    def prepared_releases(self, app):
+        """Releases of app, oldest prepared first."""
+        rows = self.db.execute("SELECT release FROM deploy_releases WHERE app = ? ORDER BY prepared, rowid", (app,))
+        return [row["release"] for row in rows]
+
+    def forget_release(self, app, release):
+        self.db.execute("DELETE FROM deploy_releases WHERE app = ? AND release = ?", (app, release))
+
+    def deploy_lock(self, app):
+        found = self.db.execute("SELECT * FROM deploy_locks WHERE app = ?", (app,)).fetchone()
+        return dict(found) if found else None
+
+    def take_deploy_lock(self, app, deploy_id, holder, controller, release, ttl, may_break):
+        """In one transaction: (True, None) taken; (False, None) this deploy holds it already;
+        (True, old) old was expired and may_break(old) allowed breaking it. may_break raises to refuse."""
+        now = time.time()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            held = self.deploy_lock(app)
+            if held and held["deploy_id"] == deploy_id:
+                self.db.execute("COMMIT")
+                return False, None
+            if held:
+                may_break(held, now)
+                self.db.execute("DELETE FROM deploy_locks WHERE app = ?", (app,))
+            self.db.execute(
+                "INSERT INTO deploy_locks (app, deploy_id, holder, controller, release, since, ttl) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (app, deploy_id, holder, controller, release, now, ttl),
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return True, held
+
+    def drop_deploy_lock(self, app, deploy_id):
+        """Drop the lock if deploy_id holds it; another deploy's lock is left alone."""
+        return self.db.execute("DELETE FROM deploy_locks WHERE app = ? AND deploy_id = ?", (app, deploy_id)).rowcount > 0

@@ -61,7 +61,10 @@ def collect(settings, include_runs=0):
     letters = [dict(letter, created=iso(letter["created"])) for letter in dead]
     if ledger:
         ledger.close()
-    return {"host": settings.host, "generated": iso(time.time()), "jobs": jobs, "dead_letters": letters}
+    from ..deploy.info import apps_summary
+
+    return {"host": settings.host, "generated": iso(time.time()), "jobs": jobs, "dead_letters": letters,
+            "deploys": apps_summary(settings)}
 
 
 def render_table(report):
@@ -83,6 +86,8 @@ def render_table(report):
             lines.append(f"invalid job {job['name']}: {job['error']}")
     for letter in report["dead_letters"]:
         lines.append(f"dead letter: {letter['job']} {letter['ref']} at {letter['created']}: {letter['error']}")
+    for app in report.get("deploys", []):
+        lines.append(f"app {app['app']}: release {app['release'] or '-'} since {(app['since'] or '-').replace('+00:00', 'Z')}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,137 @@
+"""The playbooks caretaker.ops.deploy and caretaker.ops.rollback as a user runs them, on
+localhost standing in for two app hosts (each its own app root, ledger and gunicorn), with
+HAProxy, PostgreSQL, Alembic and the backup gate real. molecule/deploy runs the same on
+containers."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+from caretaker.deploy.balancer import server_stat
+from deploy_fleet import Fleet, HAProxy, build_release
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fleet(tmp_path, postgres):
+    name = postgres.create_database()
+    url = f"postgresql://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}/{name}"
+    fleet = Fleet(tmp_path, url)
+    fleet.name = name
+    fleet.postgres = postgres
+    yield fleet
+    fleet.stop()
+    postgres.drop_database(name)
+
+
+def inventory(fleet):
+    """app1 and app2 on localhost: a python wrapper gives each its own caretaker ledger, a
+    restart script its own gunicorn."""
+    hosts = {}
+    for host in fleet.hosts:
+        wrapper = fleet.root / f"{host.name}-python"
+        wrapper.write_text(f"#!/bin/sh\nCARETAKER_ETC={host.caretaker.etc} exec /usr/bin/python3 \"$@\"\n")
+        wrapper.chmod(0o755)
+        restart = fleet.root / f"{host.name}-restart"
+        pidfile = fleet.root / f"{host.name}.pid"
+        restart.write_text(
+            "#!/bin/sh\n"
+            f"[ -f {pidfile} ] && kill $(cat {pidfile}) && while kill -0 $(cat {pidfile}) 2>/dev/null; do sleep 0.1; done\n"
+            f"DATABASE_URL='{fleet.database_url}' exec /usr/bin/gunicorn --daemon --pid {pidfile} --chdir {host.app_root}/current"
+            f" --bind 127.0.0.1:{host.port} --workers 2 app:application\n"
+        )
+        restart.chmod(0o755)
+        host.pidfile = pidfile
+        hosts[host.name] = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": str(wrapper),
+            "deploy_root": str(host.app_root),
+            "deploy_restart_command": [str(restart)],
+            "deploy_health_url": f"http://127.0.0.1:{host.port}/health",
+        }
+    common = {
+        "deploy_app": "sample",
+        "deploy_strip_components": 1,
+        "deploy_shared": ["config"],
+        "deploy_restart_method": "command",
+        "deploy_health_expect": '"release": "{{ deploy_release }}"',
+        "deploy_health_interval": 0.3,
+        "deploy_health_budget": 20,
+        "deploy_balancer": "haproxy",
+        "deploy_haproxy_host": "localhost",
+        "deploy_haproxy_socket": fleet.haproxy.socket,
+        "deploy_haproxy_backend": "app",
+        "deploy_pending_command": ["/usr/bin/python3", "bin/pending"],
+        "deploy_version_command": ["/usr/bin/python3", "bin/version"],
+        "deploy_migrate_command": ["/usr/bin/python3", "-m", "alembic", "upgrade", "head"],
+        "deploy_migrate_env": {"DATABASE_URL": fleet.database_url},
+        "deploy_migrate_conninfo": fleet.postgres.conninfo(fleet.name),
+        "deploy_backup": {k: v for k, v in fleet.postgres.args(fleet.name, directory=str(fleet.root / "backups")).items() if k != "pg_password"},
+        "deploy_backup_password": fleet.postgres.password,
+    }
+    path = fleet.root / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"caretaker_app": {"hosts": hosts, "vars": common}}}}))
+    return path
+
+
+def playbook(fleet, name, **extra):
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".build" / "collections"), "ANSIBLE_LOCALHOST_WARNING": "false",
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", "ANSIBLE_FORCE_COLOR": "false"}
+    link = ROOT / ".build" / "collections" / "ansible_collections" / "caretaker" / "ops"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(ROOT, link)
+    argv = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")), "-i", str(fleet.inventory),
+            str(ROOT / "playbooks" / f"{name}.yml"), "-e", json.dumps(extra)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def release_vars(fleet, release):
+    artifact, digest = build_release(fleet.root, release)
+    return {"deploy_release": release, "deploy_artifact": str(artifact), "deploy_sha256": digest}
+
+
+def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
+    fleet.haproxy = HAProxy(fleet.root, fleet.hosts)
+    fleet.inventory = inventory(fleet)
+    try:
+        done = playbook(fleet, "deploy", **release_vars(fleet, "v1"))
+        assert done.returncode == 0, done.stdout[-3000:]
+        done = playbook(fleet, "deploy", **release_vars(fleet, "v2"))
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
+        assert [host.served_release() for host in fleet.hosts] == ["v2", "v2"]
+        with fleet.postgres.connect(fleet.name) as conn:
+            assert conn.execute("SELECT count(*) FROM migration_runs").fetchone()[0] == 1
+
+        again = playbook(fleet, "deploy", **release_vars(fleet, "v2"))
+        assert again.returncode == 0, again.stdout[-3000:]
+        recap = again.stdout[again.stdout.index("PLAY RECAP"):]
+        assert "changed=0" in recap and "changed=1" not in recap, recap
+
+        bad = playbook(fleet, "deploy", **release_vars(fleet, "v3"), deploy_health_budget=3)
+        assert bad.returncode != 0
+        assert "did not answer healthy" in bad.stdout
+        assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
+        assert [host.served_release() for host in fleet.hosts] == ["v2", "v2"]
+        assert all(server_stat(fleet.haproxy.socket, "app", host.name)["status"].startswith("UP") for host in fleet.hosts)
+
+        checksum = playbook(fleet, "deploy", **{**release_vars(fleet, "v3"), "deploy_sha256": "0" * 64})
+        assert checksum.returncode != 0 and "sha256: " in checksum.stdout
+        method = playbook(fleet, "deploy", **release_vars(fleet, "v3"), deploy_restart_method="reboot")
+        assert method.returncode != 0 and "deploy_restart_method" in method.stdout
+        assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
+
+        back = playbook(fleet, "rollback")
+        assert back.returncode == 0, back.stdout[-3000:]
+        assert [host.current() for host in fleet.hosts] == ["v1", "v1"]
+        assert [host.served_release() for host in fleet.hosts] == ["v1", "v1"]
+    finally:
+        for host in fleet.hosts:
+            if getattr(host, "pidfile", None) and host.pidfile.exists():
+                subprocess.run(["kill", host.pidfile.read_text().strip()], check=False)
