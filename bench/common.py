@@ -9,10 +9,12 @@
         goal_seconds=0.150,
     )
 
-Both commands run REPEAT times, interleaved (baseline, measured, baseline, ...) so they see
-the same machine load; the table shows medians, the ratio measured/baseline and, when asked
-(rss=True), the peak resident memory of each command and its children (3 extra runs each). The result goes to
-bench-results/NAME.json with the environment it was measured in.
+Both commands run REPEAT times, interleaved (baseline, measured, measured, baseline, ...) so
+they see the same machine load and neither always goes first; the table shows medians, the
+ratio measured/baseline and, when asked (rss=True), the peak resident memory of each command
+and its children (3 extra runs each). The result goes to bench-results/NAME.json with the
+environment it was measured in. Benchmarks with steps of their own use interleaved(),
+median(), write_result() and met() (exit 1 on a missed goal).
 """
 
 from __future__ import annotations
@@ -47,6 +49,40 @@ def engine_pythonpath() -> str:
     import conftest
 
     return str(conftest.ENGINE_LINK.parent)
+
+
+def interleaved(runs: int, steps: dict, before_round=None) -> dict:
+    """Call each step `runs` times, reversing the order every round (A B, B A, A B, ...), so no
+    step always runs first on a colder cache or last on a warmer one; {name: [results]}.
+    before_round(), when given, prepares each round (fresh data both steps start from)."""
+    names = list(steps)
+    results = {name: [] for name in names}
+    for round_ in range(runs):
+        if before_round:
+            before_round()
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            results[name].append(steps[name]())
+    return results
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def met(goals: dict) -> None:
+    """Print each goal (text: met?) and exit 1 when one was missed."""
+    for goal, ok in goals.items():
+        print(f"  goal {goal}: {'met' if ok else 'MISSED'}")
+    missed = [goal for goal, ok in goals.items() if not ok]
+    if missed:
+        print("missed goals: " + "; ".join(missed))
+        sys.exit(1)
+
+
+def write_result(name: str, result: dict) -> None:
+    """bench-results/NAME.json, with the environment it was measured in."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({**result, "environment": environment()}, indent=2) + "\n")
 
 
 def run_once(command: Command) -> float:
@@ -116,10 +152,8 @@ def compare(
     for _run in range(warmup):
         run_once(baseline)
         run_once(measured)
-    base_walls, measured_walls = [], []
-    for _run in range(repeat):
-        base_walls.append(run_once(baseline))
-        measured_walls.append(run_once(measured))
+    walls = interleaved(repeat, {"baseline": lambda: run_once(baseline), "measured": lambda: run_once(measured)})
+    base_walls, measured_walls = walls["baseline"], walls["measured"]
 
     base, meas = summary(baseline, base_walls, rss), summary(measured, measured_walls, rss)
     ratio = meas["median_seconds"] / base["median_seconds"] if base["median_seconds"] else float("inf")
