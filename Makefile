@@ -4,7 +4,7 @@
 #   make install               Debian packages and the Python virtualenv (skipped when present)
 #   make images                the Debian 12/13 test images (rebuilt when their recipe changes)
 #   make lint sanity unit integration build molecule
-#   make molecule MOLECULE_SCENARIOS="runtime jobs"
+#   make molecule MOLECULE_SCENARIOS="runtime jobs" [MOLECULE_JOBS=2]
 #   make demo / make demo-clean     a local fleet of three systemd containers
 #   make bench [NAME=runner_start]  benchmarks (never part of `make test`)
 
@@ -96,13 +96,12 @@ build: venv
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 	$(HARNESS)/check-build.sh $(BUILD)/dist/caretaker-ops-*.tar.gz
 
+# Independent scenarios run MOLECULE_JOBS at a time, each into a log of its own (a failed
+# one's log is printed); a table of per-scenario times ends the output.
+MOLECULE_JOBS ?= 2
 molecule: venv collection
 	@test -n "$(MOLECULE_SCENARIOS)" || { echo "no molecule scenarios under molecule/"; exit 0; }
-	failed=""; for scenario in $(MOLECULE_SCENARIOS); do \
-		echo "=== molecule test -s $$scenario"; \
-		molecule test -s $$scenario || failed="$$failed $$scenario"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "molecule scenarios failed:$$failed"; exit 1; fi
+	MOLECULE_JOBS=$(MOLECULE_JOBS) $(HARNESS)/molecule.sh $(MOLECULE_SCENARIOS)
 
 demo: venv images collection
 	$(HARNESS)/demo.sh up
