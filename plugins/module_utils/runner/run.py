@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass, field
 
 from ..alerting import alerts
-
 from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
