@@ -36,6 +36,9 @@ export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 export ANSIBLE_HOME := $(BUILD)/ansible-home
 # Molecule's container names end with this, so checkouts on one machine never share them.
 export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
+# Molecule boots the images of this checkout's recipe (build-images.sh tags them
+# debian12-<recipe>): another checkout's `make images` retags plain debian12 to its own.
+export CARETAKER_IMAGE_SUFFIX := -$(shell $(HARNESS)/build-images.sh --recipe)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
@@ -99,7 +102,7 @@ build: venv
 # Independent scenarios run MOLECULE_JOBS at a time, each into a log of its own (a failed
 # one's log is printed); a table of per-scenario times ends the output.
 MOLECULE_JOBS ?= 2
-molecule: venv collection
+molecule: venv collection images
 	@test -n "$(MOLECULE_SCENARIOS)" || { echo "no molecule scenarios under molecule/"; exit 0; }
 	MOLECULE_JOBS=$(MOLECULE_JOBS) $(HARNESS)/molecule.sh $(MOLECULE_SCENARIOS)
 

@@ -6,6 +6,7 @@
 # changes: the recipe's hash is in the image label caretaker.recipe and in a second tag
 # (debian12-<recipe>), so worktrees on different recipes switch back by retagging.
 # Usage: build-images.sh [debian12|debian13 ...]   (default: both)
+#        build-images.sh --recipe
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +18,13 @@ packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | past
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
 recipe=$(cat "$0" "$here/image-packages.txt" "${local_cas[@]}" | sha256sum | cut -c1-16)
+
+# --recipe: print the recipe hash only (the Makefile exports it so molecule boots this
+# checkout's images by their recipe tag, whatever another checkout last tagged debian12).
+if [ "${1:-}" = --recipe ]; then
+    echo "$recipe"
+    exit 0
+fi
 
 suite_of() {
     case "$1" in

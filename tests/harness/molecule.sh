@@ -3,7 +3,8 @@
 # containers are named after the scenario and the checkout). Each scenario writes to its own
 # log (.build/molecule-logs/SCENARIO.log), so outputs never interleave; the log of a scenario
 # that fails is printed in full once it ends. A table of per-scenario times closes the run.
-# Exits 1 when any scenario failed.
+# Exits 1 when any scenario failed. Stopped (INT, TERM), it stops the scenarios it started;
+# their containers stay until `molecule destroy -s SCENARIO`.
 # Usage: MOLECULE_JOBS=2 molecule.sh SCENARIO...
 set -euo pipefail
 
@@ -36,8 +37,9 @@ finish() {
 }
 
 stop_all() {
+    # Each scenario is a process group of its own (setsid): stop molecule and its playbooks.
     local pid
-    for pid in "${pid_of[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pid_of[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
 }
 trap 'stop_all; exit 130' INT TERM
 
@@ -45,7 +47,7 @@ for scenario in "${order[@]}"; do
     while [ ${#pid_of[@]} -ge "$jobs" ]; do finish; done
     echo "=== molecule $scenario: started"
     started[$scenario]=$(date +%s)
-    molecule test -s "$scenario" >"$logs/$scenario.log" 2>&1 </dev/null &
+    setsid molecule test -s "$scenario" >"$logs/$scenario.log" 2>&1 </dev/null &
     pid_of[$scenario]=$!
 done
 while [ ${#pid_of[@]} -gt 0 ]; do finish; done
