@@ -85,14 +85,19 @@ def write_result(name: str, result: dict) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps({**result, "environment": environment()}, indent=2) + "\n")
 
 
-def run_once(command: Command) -> float:
-    """Wall seconds of one run."""
+def run_once(command: Command) -> tuple:
+    """(wall seconds, CPU seconds: user + system of the command and its children) of one run.
+
+    CPU time hardly moves with the machine's load, wall time does: both are reported."""
     start = time.perf_counter()
-    proc = subprocess.run(command.argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.Popen(command.argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{command.label}: exited {proc.returncode}\n{proc.stderr.decode(errors='replace')}")
-    return wall
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command.label}: exited {os.waitstatus_to_exitcode(status)}\n{stderr.decode(errors='replace')}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_kib(command: Command) -> int:
@@ -119,13 +124,16 @@ def environment() -> dict:
     }
 
 
-def summary(command: Command, walls: list, rss: bool) -> dict:
+def summary(command: Command, runs: list, rss: bool) -> dict:
+    walls = [wall for wall, _cpu in runs]
     result = {
         "label": command.label,
         "command": command.argv,
         "median_seconds": statistics.median(walls),
         "min_seconds": min(walls),
         "max_seconds": max(walls),
+        "median_cpu_seconds": statistics.median(cpu for _wall, cpu in runs),
+        "load_average": os.getloadavg(),
     }
     if rss:
         result["peak_rss_kib"] = max(peak_rss_kib(command) for _run in range(3))
@@ -152,10 +160,8 @@ def compare(
     for _run in range(warmup):
         run_once(baseline)
         run_once(measured)
-    walls = interleaved(repeat, {"baseline": lambda: run_once(baseline), "measured": lambda: run_once(measured)})
-    base_walls, measured_walls = walls["baseline"], walls["measured"]
-
-    base, meas = summary(baseline, base_walls, rss), summary(measured, measured_walls, rss)
+    runs = interleaved(repeat, {"baseline": lambda: run_once(baseline), "measured": lambda: run_once(measured)})
+    base, meas = summary(baseline, runs["baseline"], rss), summary(measured, runs["measured"], rss)
     ratio = meas["median_seconds"] / base["median_seconds"] if base["median_seconds"] else float("inf")
     goals = []
     if goal_seconds is not None:
@@ -183,13 +189,15 @@ def compare(
 
 def print_table(result: dict, rss: bool) -> None:
     print(f"\n{result['name']}: median of {result['repeat']} interleaved runs")
-    header = f"  {'':9} {'command':40} {'median ms':>10} {'min ms':>8} {'max ms':>8}"
+    header = f"  {'':9} {'command':40} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'CPU ms':>7}"
     print(header + (f" {'peak RSS MiB':>13}" if rss else ""))
     for role in ("baseline", "measured"):
         row = result[role]
-        line = f"  {role:9} {row['label'][:40]:40} {row['median_seconds'] * 1000:10.1f} {row['min_seconds'] * 1000:8.1f} {row['max_seconds'] * 1000:8.1f}"
+        line = (f"  {role:9} {row['label'][:40]:40} {row['median_seconds'] * 1000:10.1f} {row['min_seconds'] * 1000:8.1f}"
+                f" {row['max_seconds'] * 1000:8.1f} {row['median_cpu_seconds'] * 1000:7.1f}")
         print(line + (f" {row['peak_rss_kib'] / 1024:13.1f}" if rss else ""))
-    print(f"  ratio measured/baseline: {result['ratio']:.1f}x")
+    print(f"  ratio measured/baseline: {result['ratio']:.1f}x; load average when measured {result['measured']['load_average'][0]:.1f}"
+          f" on {os.cpu_count()} CPUs (CPU ms: median user + system time, which load hardly changes)")
     for goal in result["goals"]:
         print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'}")
     if result["notes"]:
