@@ -38,7 +38,9 @@ export ANSIBLE_HOME := $(BUILD)/ansible-home
 export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
 # Molecule boots the images of this checkout's recipe (build-images.sh tags them
 # debian12-<recipe>): another checkout's `make images` retags plain debian12 to its own.
-export CARETAKER_IMAGE_SUFFIX := -$(shell $(HARNESS)/build-images.sh --recipe)
+IMAGE_RECIPE := $(shell $(HARNESS)/build-images.sh --recipe)
+export CARETAKER_DEBIAN12_TAG := debian12-$(IMAGE_RECIPE)
+export CARETAKER_DEBIAN13_TAG := debian13-$(IMAGE_RECIPE)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
