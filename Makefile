@@ -67,7 +67,8 @@ $(VENV)/.installed: requirements.txt test-requirements.txt $(wildcard requiremen
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r test-requirements.txt
 	touch $@
 
-images:
+# The images need podman and debootstrap: whichever command runs first installs them.
+images: apt
 	$(HARNESS)/build-images.sh
 
 # Ansible finds this checkout as caretaker.ops through a symlink, so edits apply at once.
@@ -108,7 +109,7 @@ molecule: venv collection images
 	@test -n "$(MOLECULE_SCENARIOS)" || { echo "no molecule scenarios under molecule/"; exit 0; }
 	MOLECULE_JOBS=$(MOLECULE_JOBS) $(HARNESS)/molecule.sh $(MOLECULE_SCENARIOS)
 
-demo: venv images collection
+demo: install images collection
 	$(HARNESS)/demo.sh up
 
 demo-clean:
