@@ -4,7 +4,7 @@
 #   make install               Debian packages and the Python virtualenv (skipped when present)
 #   make images                the Debian 12/13 test images (rebuilt when their recipe changes)
 #   make lint sanity unit integration build molecule
-#   make molecule MOLECULE_SCENARIOS="runtime jobs"
+#   make molecule MOLECULE_SCENARIOS="runtime jobs" [MOLECULE_JOBS=2]
 #   make demo / make demo-clean     a local fleet of three systemd containers
 #   make bench [NAME=runner_start]  benchmarks (never part of `make test`)
 
@@ -37,6 +37,11 @@ export ANSIBLE_ROLES_PATH := $(CURDIR)/roles
 export ANSIBLE_HOME := $(BUILD)/ansible-home
 # Molecule's container names end with this, so checkouts on one machine never share them.
 export CARETAKER_CHECKOUT := $(shell printf %s "$(CURDIR)" | sha256sum | cut -c1-6)
+# Molecule boots the images of this checkout's recipe (build-images.sh tags them
+# debian12-<recipe>): another checkout's `make images` retags plain debian12 to its own.
+IMAGE_RECIPE := $(shell $(HARNESS)/build-images.sh --recipe)
+export CARETAKER_DEBIAN12_TAG := debian12-$(IMAGE_RECIPE)
+export CARETAKER_DEBIAN13_TAG := debian13-$(IMAGE_RECIPE)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
@@ -104,13 +109,12 @@ build: venv
 	ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 	$(HARNESS)/check-build.sh $(BUILD)/dist/caretaker-ops-*.tar.gz
 
-molecule: venv collection
+# Independent scenarios run MOLECULE_JOBS at a time, each into a log of its own (a failed
+# one's log is printed); a table of per-scenario times ends the output.
+MOLECULE_JOBS ?= 2
+molecule: venv collection images
 	@test -n "$(MOLECULE_SCENARIOS)" || { echo "no molecule scenarios under molecule/"; exit 0; }
-	failed=""; for scenario in $(MOLECULE_SCENARIOS); do \
-		echo "=== molecule test -s $$scenario"; \
-		molecule test -s $$scenario || failed="$$failed $$scenario"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "molecule scenarios failed:$$failed"; exit 1; fi
+	MOLECULE_JOBS=$(MOLECULE_JOBS) $(HARNESS)/molecule.sh $(MOLECULE_SCENARIOS)
 
 demo: install images collection
 	$(HARNESS)/demo.sh up

@@ -9,10 +9,12 @@
         goal_seconds=0.150,
     )
 
-Both commands run REPEAT times, interleaved (baseline, measured, baseline, ...) so they see
-the same machine load; the table shows medians, the ratio measured/baseline and, when asked
-(rss=True), the peak resident memory of each command and its children (3 extra runs each). The result goes to
-bench-results/NAME.json with the environment it was measured in.
+Both commands run REPEAT times, interleaved (baseline, measured, measured, baseline, ...) so
+they see the same machine load and neither always goes first; the table shows medians, the
+ratio measured/baseline and, when asked (rss=True), the peak resident memory of each command
+and its children (3 extra runs each). The result goes to bench-results/NAME.json with the
+environment it was measured in. Benchmarks with steps of their own use interleaved(),
+median(), write_result() and met() (exit 1 on a missed goal).
 """
 
 from __future__ import annotations
@@ -49,14 +51,53 @@ def engine_pythonpath() -> str:
     return str(conftest.ENGINE_LINK.parent)
 
 
-def run_once(command: Command) -> float:
-    """Wall seconds of one run."""
+def interleaved(runs: int, steps: dict, before_round=None) -> dict:
+    """Call each step `runs` times, reversing the order every round (A B, B A, A B, ...), so no
+    step always runs first on a colder cache or last on a warmer one; {name: [results]}.
+    before_round(), when given, prepares each round (fresh data both steps start from)."""
+    names = list(steps)
+    results = {name: [] for name in names}
+    for round_ in range(runs):
+        if before_round:
+            before_round()
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            results[name].append(steps[name]())
+    return results
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+def met(goals: dict) -> None:
+    """Print each goal (text: met?) and exit 1 when one was missed."""
+    for goal, ok in goals.items():
+        print(f"  goal {goal}: {'met' if ok else 'MISSED'}")
+    missed = [goal for goal, ok in goals.items() if not ok]
+    if missed:
+        print("missed goals: " + "; ".join(missed))
+        sys.exit(1)
+
+
+def write_result(name: str, result: dict) -> None:
+    """bench-results/NAME.json, with the environment it was measured in."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({**result, "environment": environment()}, indent=2) + "\n")
+
+
+def run_once(command: Command) -> tuple:
+    """(wall seconds, CPU seconds: user + system of the command and its children) of one run.
+
+    CPU time hardly moves with the machine's load, wall time does: both are reported."""
     start = time.perf_counter()
-    proc = subprocess.run(command.argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.Popen(command.argv, env=command.env, cwd=command.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{command.label}: exited {proc.returncode}\n{proc.stderr.decode(errors='replace')}")
-    return wall
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command.label}: exited {os.waitstatus_to_exitcode(status)}\n{stderr.decode(errors='replace')}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_kib(command: Command) -> int:
@@ -83,13 +124,16 @@ def environment() -> dict:
     }
 
 
-def summary(command: Command, walls: list, rss: bool) -> dict:
+def summary(command: Command, runs: list, rss: bool) -> dict:
+    walls = [wall for wall, _cpu in runs]
     result = {
         "label": command.label,
         "command": command.argv,
         "median_seconds": statistics.median(walls),
         "min_seconds": min(walls),
         "max_seconds": max(walls),
+        "median_cpu_seconds": statistics.median(cpu for _wall, cpu in runs),
+        "load_average": os.getloadavg(),
     }
     if rss:
         result["peak_rss_kib"] = max(peak_rss_kib(command) for _run in range(3))
@@ -116,12 +160,8 @@ def compare(
     for _run in range(warmup):
         run_once(baseline)
         run_once(measured)
-    base_walls, measured_walls = [], []
-    for _run in range(repeat):
-        base_walls.append(run_once(baseline))
-        measured_walls.append(run_once(measured))
-
-    base, meas = summary(baseline, base_walls, rss), summary(measured, measured_walls, rss)
+    runs = interleaved(repeat, {"baseline": lambda: run_once(baseline), "measured": lambda: run_once(measured)})
+    base, meas = summary(baseline, runs["baseline"], rss), summary(measured, runs["measured"], rss)
     ratio = meas["median_seconds"] / base["median_seconds"] if base["median_seconds"] else float("inf")
     goals = []
     if goal_seconds is not None:
@@ -149,13 +189,15 @@ def compare(
 
 def print_table(result: dict, rss: bool) -> None:
     print(f"\n{result['name']}: median of {result['repeat']} interleaved runs")
-    header = f"  {'':9} {'command':40} {'median ms':>10} {'min ms':>8} {'max ms':>8}"
+    header = f"  {'':9} {'command':40} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'CPU ms':>7}"
     print(header + (f" {'peak RSS MiB':>13}" if rss else ""))
     for role in ("baseline", "measured"):
         row = result[role]
-        line = f"  {role:9} {row['label'][:40]:40} {row['median_seconds'] * 1000:10.1f} {row['min_seconds'] * 1000:8.1f} {row['max_seconds'] * 1000:8.1f}"
+        line = (f"  {role:9} {row['label'][:40]:40} {row['median_seconds'] * 1000:10.1f} {row['min_seconds'] * 1000:8.1f}"
+                f" {row['max_seconds'] * 1000:8.1f} {row['median_cpu_seconds'] * 1000:7.1f}")
         print(line + (f" {row['peak_rss_kib'] / 1024:13.1f}" if rss else ""))
-    print(f"  ratio measured/baseline: {result['ratio']:.1f}x")
+    print(f"  ratio measured/baseline: {result['ratio']:.1f}x; load average when measured {result['measured']['load_average'][0]:.1f}"
+          f" on {os.cpu_count()} CPUs (CPU ms: median user + system time, which load hardly changes)")
     for goal in result["goals"]:
         print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'}")
     if result["notes"]:

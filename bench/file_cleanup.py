@@ -1,23 +1,24 @@
 """Benchmark: file_cleanup by age against `find DIR -type f -mtime +N -delete`, side by side.
 
-Two identical trees of small files (half of them 30 days old) are built; find cleans one,
-caretaker's engine (in its own Python process, start-up included) the other. Prints a
-table and writes bench-results/file_cleanup.json. FILES=N changes the tree size.
+Each round builds two identical trees of small files (half of them 30 days old); find cleans
+one, caretaker's engine (in its own Python process, start-up included) the other. Rounds
+alternate which of the two goes first, so neither always meets a colder cache; the medians
+over RUNS rounds are compared. Goal: caretaker's median at most 1.2x find's, the same files
+left. Prints a table, writes bench-results/file_cleanup.json and exits 1 on a missed goal.
+FILES=N changes the tree size (default 1,000,000), RUNS=N the rounds (default 5).
 """
 
-import json
 import os
-import pathlib
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-ENGINE_PARENT = ROOT / ".build" / "engine"
+from common import engine_pythonpath, interleaved, median, met, write_result
+
 FILES = int(os.environ.get("FILES", "1000000"))
+RUNS = int(os.environ.get("RUNS", "5"))
 PER_DIR = 1000
 OLD = time.time() - 30 * 86400
 GOAL = 1.2
@@ -34,6 +35,7 @@ print(result["deleted"], result["bytes_freed"], len(result["errors"]))
 
 
 def build_tree(top):
+    os.mkdir(top)
     payload = b"x" * 100
     for index in range(FILES):
         if index % PER_DIR == 0:
@@ -46,62 +48,66 @@ def build_tree(top):
             os.utime(path, (OLD, OLD))
 
 
-def timed(argv, env=None):
-    os.sync()
-    started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-    return time.perf_counter() - started, proc.stdout.strip()
-
-
 def count(top):
     return sum(len(files) for _dirs, _subdirs, files in os.walk(top))
 
 
+def timed(argv, env=None):
+    os.sync()
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, proc.stdout
+
+
 def main():
-    if not (ENGINE_PARENT / "caretaker").exists():
-        ENGINE_PARENT.mkdir(parents=True, exist_ok=True)
-        os.symlink(ROOT / "plugins" / "module_utils", ENGINE_PARENT / "caretaker")
+    env = {**os.environ, "PYTHONPATH": engine_pythonpath()}
     work = tempfile.mkdtemp(prefix="bench-file-cleanup-", dir=os.environ.get("BENCH_DIR", "/var/tmp"))
+    trees = {name: os.path.join(work, name) for name in ("find", "caretaker")}
+    commands = {
+        "find": ["find", trees["find"], "-type", "f", "-mtime", "+7", "-delete"],
+        "caretaker": [sys.executable, "-c", CLEANUP, trees["caretaker"]],
+    }
+    left = {}
+
+    def step(name):
+        # The tree is built before each timed run (outside the timing); what is left is counted after.
+        def run():
+            build_tree(trees[name])
+            seconds, output = timed(commands[name], env=env)
+            left.setdefault(name, []).append(count(trees[name]))
+            shutil.rmtree(trees[name])
+            return seconds, output
+        return run
+
     try:
-        trees = {name: os.path.join(work, name) for name in ("find", "caretaker")}
-        for top in trees.values():
-            os.mkdir(top)
-            build_tree(top)
-        env = {**os.environ, "PYTHONPATH": str(ENGINE_PARENT)}
-        baseline, _deleted = timed(["find", trees["find"], "-type", "f", "-mtime", "+7", "-delete"])
-        measured, output = timed([sys.executable, "-c", CLEANUP, trees["caretaker"]], env=env)
-        left = {name: count(top) for name, top in trees.items()}
+        rounds = interleaved(RUNS, {name: step(name) for name in commands})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    deleted = int(output.split()[0])
-    ratio = measured / baseline
-    rows = [
-        ("find -type f -mtime +7 -delete", baseline, FILES - left["find"]),
-        ("caretaker file_cleanup age=7d", measured, deleted),
-    ]
-    print(f"file_cleanup: {FILES} files, half older than 7 days")
-    print(f"{'command':<34} {'seconds':>9} {'deleted':>9}")
-    for name, seconds, gone in rows:
-        print(f"{name:<34} {seconds:>9.2f} {gone:>9}")
-    print(f"ratio caretaker/find: {ratio:.2f} (goal <= {GOAL})")
-    if left["find"] != left["caretaker"]:
-        print(f"MISMATCH: find left {left['find']} files, caretaker left {left['caretaker']}")
-    result = {
+    seconds = {name: [wall for wall, _output in runs] for name, runs in rounds.items()}
+    deleted = [int(output.split()[0]) for _wall, output in rounds["caretaker"]]
+    medians = {name: median(walls) for name, walls in seconds.items()}
+    ratio = medians["caretaker"] / medians["find"]
+    labels = {"find": "find -type f -mtime +7 -delete", "caretaker": "caretaker file_cleanup age=7d"}
+    print(f"\nfile_cleanup: {FILES} files, half older than 7 days; {RUNS} rounds, order alternating")
+    print(f"  {'command':<34} {'median s':>9} {'min s':>7} {'max s':>7} {'files left':>11}")
+    for name, label in labels.items():
+        print(f"  {label:<34} {medians[name]:9.2f} {min(seconds[name]):7.2f} {max(seconds[name]):7.2f} {','.join(map(str, sorted(set(left[name])))):>11}")
+    print(f"  ratio caretaker/find (medians): {ratio:.2f}x")
+    write_result("file_cleanup", {
         "name": "file_cleanup",
-        "baseline": {"command": rows[0][0], "seconds": round(baseline, 3)},
-        "measured": {"command": rows[1][0], "seconds": round(measured, 3)},
-        "ratio": round(ratio, 3),
-        "goal": GOAL,
         "files": FILES,
-        "deleted": {"find": FILES - left["find"], "caretaker": deleted},
-        "environment": {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-                        "kernel": platform.release()},
-    }
-    out = ROOT / "bench-results"
-    out.mkdir(exist_ok=True)
-    (out / "file_cleanup.json").write_text(json.dumps(result, indent=2) + "\n")
-    return 0 if left["find"] == left["caretaker"] else 1
+        "runs": RUNS,
+        "baseline": {"command": labels["find"], "seconds": seconds["find"], "median_seconds": medians["find"], "files_left": left["find"]},
+        "measured": {"command": labels["caretaker"], "seconds": seconds["caretaker"], "median_seconds": medians["caretaker"],
+                     "files_left": left["caretaker"], "deleted": deleted},
+        "ratio": ratio,
+        "goal_ratio": GOAL,
+    })
+    met({
+        f"caretaker/find <= {GOAL}x": ratio <= GOAL,
+        "caretaker leaves the files find leaves": left["caretaker"] == left["find"] and deleted == [FILES - n for n in left["find"]],
+    })
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,25 +1,26 @@
 """pg_purge against the seed's single DELETE, on a 10,000,000-row table with 2,000,000 expired rows.
 
 Two identical tables (index on the time column) in one throwaway PostgreSQL 15 cluster
-(fsync on, as in production). First a second connection inserts rows for a while with
-nothing else running (its latency is the baseline), then the seed's one
-`DELETE ... WHERE created_at < cutoff` runs on table A, then pg_purge with its default
-batch settings on table B, each while the second connection keeps inserting into the
-table being purged. Printed: total time (goal: pg_purge <= 2x the DELETE), the longest
-single transaction (goal: < 1 s), and the inserts' p99 latency against no purge (goal: <= 2x).
+(fsync on, as in production). Each round builds both tables afresh, lets a second
+connection insert rows for a while with nothing else running (its latency is the
+baseline), then runs the seed's one `DELETE ... WHERE created_at < cutoff` on table A and
+pg_purge with its default batch settings on table B, each while the second connection keeps
+inserting into the table being purged. The two go in the other order every round, so
+neither always runs first; a checkpoint before each leaves no dirty pages of the other.
+Printed over --runs rounds (default 3): the median total time (goal: pg_purge <= 2x the
+DELETE), the longest single transaction (goal: < 1 s) and the inserts' median p99 latency
+against no purge (goal: <= 2x). Exits 1 on a missed goal.
 
-Usage: python bench/pg_purge.py [--rows N] [--expired N]   (defaults 10,000,000 / 2,000,000)
+Usage: python bench/pg_purge.py [--rows N] [--expired N] [--runs N]   (defaults 10,000,000 / 2,000,000 / 3)
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import multiprocessing
 import os
 import pathlib
-import platform
 import shutil
 import statistics
 import sys
@@ -29,10 +30,10 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import conftest  # noqa: E402  (links the engine as `caretaker`, as on a host)
+from common import engine_pythonpath, interleaved, median, met, write_result  # noqa: E402
 from fixtures.postgres import start_cluster, stop_cluster  # noqa: E402
 
-sys.path.insert(0, str(conftest.ENGINE_LINK.parent))
+sys.path.insert(0, engine_pythonpath())  # the engine as `caretaker`, as on a host
 
 from caretaker.data.pg_purge import PG_PURGE  # noqa: E402
 from caretaker.foundation import argspec  # noqa: E402
@@ -45,6 +46,7 @@ IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", 15))
 
 def build_table(conn, name, rows, expired):
     """rows rows, the first `expired` of them 30+ days old, the rest within the last day."""
+    conn.execute(f"DROP TABLE IF EXISTS {name}")
     conn.execute(f"CREATE TABLE {name} (id bigserial PRIMARY KEY, created_at timestamptz NOT NULL, payload text NOT NULL)")
     conn.execute(
         f"""INSERT INTO {name} (created_at, payload)
@@ -114,6 +116,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--expired", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="rounds, the order of DELETE and pg_purge reversed every round")
     parser.add_argument("--table-options", type=json.loads, default={}, help="pg_purge table options to try instead of the defaults (JSON)")
     options = parser.parse_args()
 
@@ -121,27 +124,13 @@ def main():
 
     cluster = start_cluster(SERVER)
     state = pathlib.Path(tempfile.mkdtemp(prefix="caretaker-bench-"))
+    idle_p99s = []
     try:
         conninfo = cluster.conninfo()
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            started = time.perf_counter()
-            for name in ("seed_events", "caretaker_events"):
-                build_table(conn, name, options.rows, options.expired)
-            conn.execute("CHECKPOINT")
-            print(f"built 2 tables of {options.rows:,} rows ({options.expired:,} expired) in {time.perf_counter() - started:.0f} s", flush=True)
 
-        idle = Inserter(conninfo, "seed_events")
-        idle.start()
-        time.sleep(IDLE_SECONDS)
-        idle_latencies = idle.stop()
-
-        def seed():
+        def checkpoint():
             with psycopg.connect(conninfo, autocommit=True) as conn:
-                return conn.execute("DELETE FROM seed_events WHERE created_at < now() - interval '7 days'").rowcount
-
-        seed_seconds, seed_deleted, seed_latencies = while_inserting(conninfo, "seed_events", seed)
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute("CHECKPOINT")
+                conn.execute("CHECKPOINT")
 
         settings = Settings(host="bench", state_dir=str(state))
         args = argspec.validate(
@@ -149,69 +138,84 @@ def main():
             {"conninfo": conninfo, "tables": [{"name": "caretaker_events", "time_column": "created_at", "older_than": "7d", **options.table_options}]},
         )
 
-        def caretaker():
-            return PG_PURGE.run(args, Context(job="bench", settings=settings))
+        def seed():
+            def delete():
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    return conn.execute("DELETE FROM seed_events WHERE created_at < now() - interval '7 days'").rowcount
 
-        purge_seconds, purge_result, purge_latencies = while_inserting(conninfo, "caretaker_events", caretaker)
+            checkpoint()
+            seconds, deleted, latencies = while_inserting(conninfo, "seed_events", delete)
+            assert deleted == options.expired, deleted
+            return {"seconds": seconds, "insert_p99_seconds": p99(latencies), "inserts": len(latencies)}
+
+        def caretaker():
+            checkpoint()
+            seconds, result, latencies = while_inserting(conninfo, "caretaker_events", lambda: PG_PURGE.run(args, Context(job="bench", settings=settings)))
+            assert result["rows_deleted"] == options.expired, result
+            return {"seconds": seconds, "insert_p99_seconds": p99(latencies), "inserts": len(latencies),
+                    "longest_transaction_seconds": result["longest_batch_seconds"], "batches": result["batches"]}
+
+        def fresh_round():
+            started = time.perf_counter()
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                for name in ("seed_events", "caretaker_events"):
+                    build_table(conn, name, options.rows, options.expired)
+                conn.execute("CHECKPOINT")
+            print(f"built 2 tables of {options.rows:,} rows ({options.expired:,} expired) in {time.perf_counter() - started:.0f} s", flush=True)
+            idle = Inserter(conninfo, "seed_events")
+            idle.start()
+            time.sleep(IDLE_SECONDS)
+            idle_p99s.append(p99(idle.stop()))
+
+        rounds = interleaved(options.runs, {"seed": seed, "caretaker": caretaker}, before_round=fresh_round)
     finally:
         stop_cluster(cluster)
         shutil.rmtree(state, ignore_errors=True)
 
-    assert seed_deleted == options.expired, seed_deleted
-    assert purge_result["rows_deleted"] == options.expired, purge_result
-    idle_p99 = p99(idle_latencies)
+    idle_p99 = median(idle_p99s)
+    seed_seconds, purge_seconds = (median([run["seconds"] for run in rounds[name]]) for name in ("seed", "caretaker"))
+    seed_p99, purge_p99 = (median([run["insert_p99_seconds"] for run in rounds[name]]) for name in ("seed", "caretaker"))
+    longest = max(run["longest_transaction_seconds"] for run in rounds["caretaker"])
+    ratio, p99_ratio = purge_seconds / seed_seconds, purge_p99 / idle_p99
+    print(f"\npg_purge: {options.rows:,} rows, {options.expired:,} expired; medians of {options.runs} rounds, order reversed every round")
     rows = [
         ("", "seed: one DELETE", "caretaker: pg_purge", "ratio", "goal"),
-        ("total time (s)", f"{seed_seconds:.2f}", f"{purge_seconds:.2f}", f"{purge_seconds / seed_seconds:.2f}x", "<= 2x"),
-        ("longest transaction (s)", f"{seed_seconds:.2f}", f"{purge_result['longest_batch_seconds']:.3f}", "", "< 1 s"),
-        ("batches", "1", str(purge_result["batches"]), "", ""),
+        ("total time (s)", f"{seed_seconds:.2f}", f"{purge_seconds:.2f}", f"{ratio:.2f}x", "<= 2x"),
+        ("  each round (s)", *(" ".join(f"{run['seconds']:.2f}" for run in rounds[name]) for name in ("seed", "caretaker")), "", ""),
+        ("longest transaction (s)", f"{seed_seconds:.2f}", f"{longest:.3f}", "", "< 1 s"),
+        ("batches", "1", " ".join(str(run["batches"]) for run in rounds["caretaker"]), "", ""),
         (
             "insert p99 (ms), idle " + f"{idle_p99 * 1000:.2f}",
-            f"{p99(seed_latencies) * 1000:.2f} ({p99(seed_latencies) / idle_p99:.2f}x)",
-            f"{p99(purge_latencies) * 1000:.2f}",
-            f"{p99(purge_latencies) / idle_p99:.2f}x",
+            f"{seed_p99 * 1000:.2f} ({seed_p99 / idle_p99:.2f}x)",
+            f"{purge_p99 * 1000:.2f}",
+            f"{p99_ratio:.2f}x",
             "<= 2x idle",
         ),
-        ("inserts during the run", str(len(seed_latencies)), str(len(purge_latencies)), "", ""),
+        ("inserts during the runs", *(" ".join(str(run["inserts"]) for run in rounds[name]) for name in ("seed", "caretaker")), "", ""),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
-    report = {
+    write_result("pg_purge", {
         "name": "pg_purge",
-        "baseline": {
-            "command": "DELETE FROM t WHERE created_at < now() - interval '7 days'",
-            "seconds": seed_seconds,
-            "insert_p99_seconds": p99(seed_latencies),
-        },
-        "measured": {
-            "command": "pg_purge with default batch settings",
-            "seconds": purge_seconds,
-            "longest_transaction_seconds": purge_result["longest_batch_seconds"],
-            "batches": purge_result["batches"],
-            "insert_p99_seconds": p99(purge_latencies),
-        },
-        "idle_insert_p99_seconds": idle_p99,
-        "ratio": purge_seconds / seed_seconds,
-        "insert_p99_ratio": p99(purge_latencies) / idle_p99,
+        "runs": options.runs,
+        "baseline": {"command": "DELETE FROM t WHERE created_at < now() - interval '7 days'", "rounds": rounds["seed"],
+                     "median_seconds": seed_seconds, "median_insert_p99_seconds": seed_p99},
+        "measured": {"command": "pg_purge with default batch settings", "rounds": rounds["caretaker"],
+                     "median_seconds": purge_seconds, "median_insert_p99_seconds": purge_p99, "longest_transaction_seconds": longest},
+        "idle_insert_p99_seconds": idle_p99s,
+        "ratio": ratio,
+        "insert_p99_ratio": p99_ratio,
         "rows": options.rows,
         "expired": options.expired,
-        "environment": {"cpu_count": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(), "postgresql_settings": SERVER},
-        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    results = ROOT / "bench-results"
-    results.mkdir(exist_ok=True)
-    (results / "pg_purge.json").write_text(json.dumps(report, indent=2) + "\n")
-    goals = {
-        "total time <= 2x the DELETE": report["ratio"] <= 2,
-        "longest transaction < 1 s": purge_result["longest_batch_seconds"] < 1,
-        "insert p99 <= 2x idle": report["insert_p99_ratio"] <= 2,
-    }
-    missed = [goal for goal, met in goals.items() if not met]
-    if missed:
-        print("missed goals: " + "; ".join(missed))
-        sys.exit(1)
+        "postgresql_settings": SERVER,
+    })
+    met({
+        "total time <= 2x the DELETE": ratio <= 2,
+        "longest transaction < 1 s": longest < 1,
+        "insert p99 <= 2x idle": p99_ratio <= 2,
+    })
 
 
 if __name__ == "__main__":

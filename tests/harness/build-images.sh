@@ -6,17 +6,25 @@
 # changes: the recipe's hash is in the image label caretaker.recipe and in a second tag
 # (debian12-<recipe>), so worktrees on different recipes switch back by retagging.
 # Usage: build-images.sh [debian12|debian13 ...]   (default: both)
+#        build-images.sh --recipe
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 image=localhost/caretaker-test
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | paste -sd, -)
+packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | paste -sd ' ' -)
 # Certificate authorities this machine added to its own trust store (a TLS-inspecting egress
 # proxy, a company CA): the containers reach PyPI through the same network, so they need them too.
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
 recipe=$(cat "$0" "$here/image-packages.txt" "${local_cas[@]}" | sha256sum | cut -c1-16)
+
+# --recipe: print the recipe hash only (the Makefile exports it so molecule boots this
+# checkout's images by their recipe tag, whatever another checkout last tagged debian12).
+if [ "${1:-}" = --recipe ]; then
+    echo "$recipe"
+    exit 0
+fi
 
 suite_of() {
     case "$1" in
@@ -42,8 +50,17 @@ build() {
     echo "building $image:$tag from $suite (recipe $recipe)"
     root=$(mktemp -d /var/tmp/caretaker-image.XXXXXX)
     trap 'rm -rf "$root"' RETURN
-    debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
-        || { tail -n 40 "$root.log" >&2; rm -f "$root.log"; exit 1; }
+    # debootstrap lays down the base system; apt inside it then installs the list (debootstrap's
+    # own resolver fails on a list this long), starting no service while it does.
+    {
+        debootstrap --variant=minbase "$suite" "$root" "$mirror" &&
+        printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d" && chmod 755 "$root/usr/sbin/policy-rc.d" &&
+        unshare --mount --fork sh -c "mount -t proc proc '$root/proc' && chroot '$root' sh -ec '
+            apt-get update -q
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages </dev/null
+            apt-get clean'" &&
+        rm "$root/usr/sbin/policy-rc.d"
+    } >"$root.log" 2>&1 || { tail -n 40 "$root.log" >&2; rm -f "$root.log"; exit 1; }
     rm -f "$root.log"
     if [ ${#local_cas[@]} -gt 0 ]; then
         cp "${local_cas[@]}" "$root/usr/local/share/ca-certificates/"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from dataclasses import dataclass, field
 
 from . import argspec
@@ -84,7 +83,7 @@ class Settings:
         path = os.path.join(etc_dir, "caretaker.yml")
         raw = read_yaml(path) if os.path.exists(path) else {}
         values = argspec.validate(SETTINGS_SPEC, raw, source=path)
-        values["host"] = values["host"] or socket.gethostname()
+        values["host"] = values["host"] or os.uname().nodename
         return cls(etc_dir=etc_dir, **values)
 
     @property

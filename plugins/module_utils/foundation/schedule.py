@@ -7,7 +7,6 @@ name), as in Jenkins, so a fleet given "H 3 * * *" does not start at 03:00 all a
 from __future__ import annotations
 
 import datetime
-import hashlib
 
 from .errors import ConfigError
 
@@ -26,6 +25,8 @@ DAY_NAMES = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 def spread(expr: str, seed: str) -> str:
     """Replace H in the minute and hour fields with values seeded by `seed`."""
+    import hashlib  # deferred: `caretaker run` validates schedules but never spreads them
+
     expr = ALIASES.get(expr.strip(), expr.strip())
     parts = expr.split()
     digest = int(hashlib.sha256(seed.encode()).hexdigest(), 16)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 from ..foundation.errors import CaretakerError, ConfigError
 from ..foundation.tasks import Task
@@ -41,6 +40,8 @@ def _command(args, ctx):
     argv = program["argv"]
     if ctx.check_mode:
         return {"changed": True, "argv": argv, "skipped": True}
+    import subprocess  # deferred: a job runs its program by exec, only the module path needs this
+
     try:
         proc = subprocess.run(argv, cwd=program["cwd"], env=program["env"], capture_output=True, text=True, check=False)
     except OSError as exc:

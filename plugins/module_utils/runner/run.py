@@ -14,12 +14,10 @@ import fcntl
 import json
 import os
 import random
-import secrets
 import select
 import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 
 from ..alerting import alerts
@@ -126,7 +124,7 @@ def _run_locked(settings, job, task, log, sleep):
         abandoned = ledger.mark_abandoned(job.name)
         if abandoned:
             log("abandoned_runs_closed", count=abandoned)
-        run_id = secrets.token_hex(6)
+        run_id = os.urandom(6).hex()  # not `secrets`: its hmac and OpenSSL would load on every run
         log.run_id = run_id
         started = time.time()
         log("start", kind=job.kind, attempts=job.retry["attempts"], timeout=job.timeout)
@@ -236,6 +234,8 @@ def _child(task, job, settings, run_id, out_write, result_write):
         os.write(result_write, json.dumps({"error": str(exc)}).encode())
         code = 127 if exc.errno == errno.ENOENT else 126
     except BaseException:  # noqa: BLE001 - report anything, then exit
+        import traceback  # deferred: a run that does not crash never needs it
+
         traceback.print_exc()
     finally:
         sys.stdout.flush()
