@@ -93,6 +93,45 @@ def test_two_rotations_between_runs_lose_nothing(scanner):
     assert f"read {scanner.log}.1, rotated since" in outcome["notes"]
 
 
+def test_lines_written_through_a_handle_held_across_the_rename_are_counted(scanner):
+    scanner.log.touch()
+    scanner()  # the cursor sits at offset 0 of an empty log
+    with open(scanner.log, "a", buffering=1) as app:  # line-buffered, as an application's logger
+        app.write("ERROR 1\n")
+        os.rename(scanner.log, str(scanner.log) + ".1")
+        scanner.log.touch()  # logrotate's create
+        app.write("ERROR 2\n")  # the application has not reopened yet
+    append(scanner.log, "ERROR 3\n")  # reopened
+    outcome = scanner()
+    assert run_counts(outcome) == (3, 3)
+    assert f"read the rest of {scanner.log}.1" in outcome["notes"]
+
+
+COMPRESSORS = {None: "nocompress", "gz": "compress", "xz": "compress\n  compresscmd /usr/bin/xz\n  compressext .xz",
+               "zst": "compress\n  compresscmd /usr/bin/zstd\n  compressoptions -q\n  compressext .zst"}
+
+
+@pytest.mark.parametrize("compressed", list(COMPRESSORS))
+def test_real_logrotate_create_mode_loses_no_line_of_a_writer_that_reopens_late(tmp_path, scanner, compressed):
+    config = tmp_path / "logrotate.conf"
+    config.write_text(f"{scanner.log} {{\n  rotate 5\n  create\n  {COMPRESSORS[compressed]}\n}}\n")
+    with open(scanner.log, "a", buffering=1) as app:
+        app.write("INFO started\n")
+        scanner()
+        app.write("ERROR 1\n")
+        if compressed:  # compressed in the same logrotate run, so it must hold the lines first
+            app.write("ERROR 2\n")
+        subprocess.run(["logrotate", "-f", "-s", str(tmp_path / "lr.state"), str(config)], check=True)
+        if not compressed:
+            app.write("ERROR 2\n")  # into the renamed file, until the application reopens
+    append(scanner.log, "ERROR 3\n")
+    rotated = f"{scanner.log}.1" + (f".{compressed}" if compressed else "")
+    assert os.path.exists(rotated)
+    outcome = scanner()
+    assert run_counts(outcome) == (3, 3)
+    assert f"read the rest of {rotated}" in outcome["notes"]
+
+
 def test_truncation_in_place_starts_over_and_copy_is_finished(scanner):
     append(scanner.log, "ERROR 1\nINFO 2\n")
     scanner()
