@@ -164,7 +164,7 @@ def open_compressed(name):
             import zstandard  # deferred: only for zstd-rotated logs, and optional on a host
         except ImportError:
             return None
-        return zstandard.ZstdDecompressor().stream_reader(open(name, "rb"), read_across_frames=True, closefd=True)  # noqa: SIM115 - the caller closes it
+        return zstandard.ZstdDecompressor().stream_reader(open(name, "rb"), read_across_frames=True, closefd=True)
     return None
 
 
