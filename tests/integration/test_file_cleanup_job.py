@@ -25,7 +25,9 @@ def test_job_kind_deletes_and_reports(caretaker_host, tmp_path):
 
 
 def test_job_with_root_path_fails_naming_the_field(caretaker_host, tmp_path):
-    caretaker_host.add_job("bad-cleanup", kind="file_cleanup", args={"paths": ["/"], "age": "7d"})
+    # a pattern no file on the host has: were the refusal broken, nothing of the machine is deleted
+    args = {"paths": ["/"], "age": "7d", "patterns": ["*.caretaker-test-none"]}
+    caretaker_host.add_job("bad-cleanup", kind="file_cleanup", args=args)
     proc = caretaker_host.cli("run", "bad-cleanup")
     assert proc.returncode == 2
     assert "paths[0]" in proc.stderr + proc.stdout and "allow_system_paths" in proc.stderr + proc.stdout

@@ -3,8 +3,10 @@
 import json
 import os
 import signal
+import sys
 import time
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -70,6 +72,55 @@ def test_timeout_kills_grandchildren(caretaker_host, tmp_path):
     assert report["status"] == "timeout"
     grandchild = int(pidfile.read_text())
     assert wait_for(lambda: not os.path.exists(f"/proc/{grandchild}") or _is_zombie(grandchild), timeout=5)
+
+
+def test_a_job_that_ignores_term_is_killed_after_kill_grace(caretaker_host, tmp_path):
+    survived = tmp_path / "survived"
+    script = f"trap '' TERM; sleep 8; touch {survived}"
+    caretaker_host.add_job("stubborn", kind="command", args={"argv": ["sh", "-c", script]}, timeout=1, kill_grace=1)
+    code, report = caretaker_host.run("stubborn")
+    assert (code, report["status"]) == (124, "timeout")
+    assert not survived.exists()  # without the KILL the runner waits for sh, which then writes it
+
+
+def _lingering_job(tmp_path, kind):
+    """A job whose grandchild outlives its parent and ignores TERM, writing start and end marks."""
+    marks, pidfile, linger = tmp_path / "marks", tmp_path / "linger.pid", tmp_path / "linger"
+    linger.write_text(f"#!/bin/sh\ntrap '' TERM\necho $$ > {pidfile}\necho start >> {marks}\nsleep 8\necho end >> {marks}\n")
+    linger.chmod(0o755)
+    if kind == "command":  # sh is the runner's child, linger its child
+        return marks, pidfile, {"kind": "command", "args": {"argv": ["sh", "-c", f"{linger} & wait"]}}
+    # a Python kind: the runner's forked child runs the program, linger, as its child
+    return marks, pidfile, {"kind": "unattended_upgrade", "args": {"program": str(linger)}}
+
+
+@pytest.mark.parametrize("kind", ["command", "unattended_upgrade"])
+def test_the_run_after_a_killed_run_starts_only_once_its_processes_are_gone(caretaker_host, tmp_path, kind):
+    marks, pidfile, first = _lingering_job(tmp_path, kind)
+    caretaker_host.add_job("lingering", kill_grace=1, **first)
+    runner = caretaker_host.popen("run", "lingering")
+    assert wait_for(lambda: marks.exists() and pidfile.exists() and pidfile.read_text().strip())
+    child = json.loads((caretaker_host.state / "locks" / "lingering.lock").read_text())["group"]
+    grandchild = int(pidfile.read_text())
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    # PDEATHSIG: the runner's own child dies with it, while the grandchild lives on
+    assert wait_for(lambda: _is_zombie(child), timeout=5)
+    assert not _is_zombie(grandchild)
+    # the next run: its job notes whether anything of the killed run is still alive as it starts
+    probe = (
+        f"import pathlib; pid = pathlib.Path({str(pidfile)!r}).read_text().strip()\n"
+        f"try: state = pathlib.Path(f'/proc/{{pid}}/stat').read_text().rpartition(')')[2].split()[0]\n"
+        f"except OSError: state = 'Z'\n"
+        f"open({str(marks)!r}, 'a').write('overlap\\n' if state not in 'ZX' else 'next\\n')\n"
+    )
+    caretaker_host.add_job("lingering", kind="command", args={"argv": [sys.executable, "-c", probe]}, kill_grace=1)
+    code, report = caretaker_host.run("lingering")
+    assert code == 0, report
+    assert _is_zombie(grandchild)
+    assert marks.read_text().splitlines() == ["start", "next"]
+    events = [event["event"] for event in caretaker_host.log_events("lingering")]
+    assert events[-6:] == ["leftovers_found", "leftovers_stopped", "abandoned_runs_closed", "start", "attempt_end", "end"]
 
 
 def _is_zombie(pid):

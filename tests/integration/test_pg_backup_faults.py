@@ -126,6 +126,24 @@ def test_s3_failing_for_good_fails_the_run_without_a_manifest(postgres, big_data
         assert data_keys(s3, bucket) == [] and info["pending"] == []
 
 
+def test_an_upload_whose_abort_fails_too_is_cleaned_by_the_next_run(postgres, big_database, s3):
+    bucket = s3.create_bucket()
+    s3.proxy.inject("500", method="PUT", match="partNumber=2$", times=0)
+    aborts = s3.proxy.inject("500", method="DELETE", match="uploadId=", times=0)
+    params = postgres.args(big_database, prune=False, max_attempts=2, read_timeout=1, **s3.args(bucket))
+    with pytest.raises(TransientError, match="cannot upload part"):
+        backup(params)
+    assert aborts.fired >= 1
+    left = s3.uploads(bucket)
+    assert len(left) == 1, "the failed run's upload must still be open: the test proves nothing otherwise"
+    assert [catalog["abandoned"] for catalog in catalogs(s3, bucket).values()] == [[left[0]["Key"]]]  # named for the next run
+    s3.proxy.reset()
+    result = backup(params)
+    assert s3.uploads(bucket) == []
+    assert data_keys(s3, bucket) == [result["key"]]
+    assert [manifest["id"] for manifest in manifests(s3, bucket)] == [result["backup_id"]]
+
+
 def test_sigkill_at_random_points_never_leaves_a_false_backup(postgres, s3, caretaker_host):
     database = postgres.create_database()
     fill_incompressible(postgres, database, 12)

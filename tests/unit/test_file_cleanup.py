@@ -225,18 +225,22 @@ def test_min_free_deletes_oldest_until_the_filesystem_has_room(tmpfs):
         ({"paths": ["/tmp", "/etc"], "age": "1d"}, "paths[1]", "system directory /etc"),
         ({"paths": ["/usr/share/doc"], "age": "1d"}, "paths[0]", "system directory"),
         ({"paths": ["relative/dir"], "age": "1d"}, "paths[0]", "must be an absolute path"),
-        ({"paths": ["/tmp"]}, "age", "give at least one of age"),
-        ({"paths": ["/tmp"], "age": "soon"}, "age", "is not an age"),
-        ({"paths": ["/tmp"], "min_free": "120%"}, "min_free", "percentage"),
-        ({"paths": ["/tmp"], "max_size": "lots"}, "max_size", "is not a size"),
-        ({"paths": ["/tmp"], "age": "1d", "max_deletions": 0}, "max_deletions", "at least 1"),
-        ({"paths": ["/tmp"], "age": "1d", "age_stamp": "birth"}, "age_stamp", "must be one of"),
+        ({"paths": ["TREE"]}, "age", "give at least one of age"),
+        ({"paths": ["TREE"], "age": "soon"}, "age", "is not an age"),
+        ({"paths": ["TREE"], "min_free": "120%"}, "min_free", "percentage"),
+        ({"paths": ["TREE"], "max_size": "lots"}, "max_size", "is not a size"),
+        ({"paths": ["TREE"], "age": "1d", "max_deletions": 0}, "max_deletions", "at least 1"),
+        ({"paths": ["TREE"], "age": "1d", "age_stamp": "birth"}, "age_stamp", "must be one of"),
     ],
 )
 def test_bad_input_names_the_field_and_changes_nothing(tmp_path, params, field, words):
     make(tmp_path / "old", age_days=30)
+    paths = [str(tmp_path) if path == "TREE" else path for path in params["paths"]]
+    # The host's own directories only in check mode: were the refusal broken, the test must
+    # not delete the machine's files. Everything else on a throwaway tree, for real.
+    system = any(path != str(tmp_path) for path in paths)
     with pytest.raises(ConfigError) as caught:
-        run(**params)
+        run(check_mode=system, **{**params, "paths": paths})
     assert caught.value.field == field
     assert words in caught.value.message
     assert (tmp_path / "old").exists()

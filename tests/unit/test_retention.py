@@ -92,3 +92,13 @@ def test_policies_that_keep_nothing_are_refused(change, field):
     with pytest.raises(ConfigError) as error:
         check_policy({**DEFAULTS, **change})
     assert error.value.field == field
+
+
+def test_the_newest_backup_stays_when_every_backup_is_past_max_age():
+    # the rare history the random tests seldom draw: nothing is young enough for a tier,
+    # and an older drilled backup alone would already satisfy min_keep
+    newest = Backup("newest", NOW - datetime.timedelta(days=40))
+    drilled = Backup("drilled", NOW - datetime.timedelta(days=50), verified=True)
+    decided = plan([drilled, newest], {**DEFAULTS, "max_age_days": 30, "min_keep": 1}, NOW)
+    assert decided.keep == {"newest": ["newest"], "drilled": ["newest_verified"]}
+    assert decided.delete == []

@@ -7,7 +7,10 @@ line, offset). On the next run:
   finish the copy that still starts with the remembered first line, then read the
   file from the start;
 - another inode (rotated by rename): first finish the rotated file (found by its inode
-  among the log's siblings), then read the new one from the start.
+  among the log's siblings, or, where the rotation compressed it already, by its first
+  line through its compressor), then read the new one from the start. The writer keeps
+  writing to the renamed file until it reopens the log, so the rotated file is read to
+  its end even when the cursor was at offset 0.
 Only complete lines are counted, so a line being written is counted once, next time.
 
 Each run's counts are stored per rule; a rule's window sums the runs within it, which
@@ -16,10 +19,13 @@ needs no timestamp parsing and works for any log format.
 
 from __future__ import annotations
 
+import bz2
 import collections
+import gzip
 import hashlib
 import itertools
 import json
+import lzma
 import os
 import re
 import time
@@ -118,7 +124,10 @@ def compile_rules(rules):
 
 def read_head(fd):
     """Hash of the first line, the file's identity across truncation; None until it is complete."""
-    data = os.pread(fd, HEAD, 0)
+    return hash_head(os.pread(fd, HEAD, 0))
+
+
+def hash_head(data):
     newline = data.find(b"\n")
     if newline >= 0:
         data = data[: newline + 1]
@@ -127,8 +136,8 @@ def read_head(fd):
     return hashlib.sha256(data).hexdigest()
 
 
-def siblings(path):
-    """Rotated copies of path (path.1, path-20261123, ...), uncompressed ones only."""
+def siblings(path, compressed=False):
+    """Rotated copies of path (path.1, path-20261123, ...), uncompressed ones or compressed ones."""
     directory, base = os.path.split(path)
     try:
         names = os.listdir(directory or ".")
@@ -136,9 +145,44 @@ def siblings(path):
         return []
     found = []
     for name in names:
-        if name != base and name.startswith(base) and name[len(base)] in ".-_" and not name.lower().endswith(COMPRESSED):
+        if name != base and name.startswith(base) and name[len(base)] in ".-_" and name.lower().endswith(COMPRESSED) == compressed:
             found.append(os.path.join(directory, name))
     return found
+
+
+def open_compressed(name):
+    """A binary stream of the file's content through its compressor, or None if it can't be read here."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        return gzip.open(name, "rb")
+    if lower.endswith(".xz"):
+        return lzma.open(name, "rb")
+    if lower.endswith(".bz2"):
+        return bz2.open(name, "rb")
+    if lower.endswith(".zst"):
+        try:
+            import zstandard  # deferred: only for zstd-rotated logs, and optional on a host
+        except ImportError:
+            return None
+        return zstandard.ZstdDecompressor().stream_reader(open(name, "rb"), read_across_frames=True, closefd=True)
+    return None
+
+
+def find_compressed(path, cursor):
+    """The compressed rotated copy whose first line is the cursor's, or None."""
+    if cursor["head"] is None:
+        return None
+    for candidate in siblings(path, compressed=True):
+        try:
+            stream = open_compressed(candidate)
+            if stream is None:
+                continue
+            with stream:
+                if hash_head(stream.read(HEAD)) == cursor["head"]:
+                    return candidate
+        except (OSError, EOFError, ValueError, lzma.LZMAError):
+            continue
+    return None
 
 
 def find_rotated(path, cursor, current_inode):
@@ -150,6 +194,8 @@ def find_rotated(path, cursor, current_inode):
             continue
         if (stat.st_dev, stat.st_ino) == (cursor["device"], cursor["inode"]) and stat.st_ino != current_inode:
             return candidate  # renamed away
+    if cursor["head"] is None:
+        return None  # nothing identifies a copy of a file whose first line was not complete
     for candidate in siblings(path):  # copytruncate: a copy that starts with the same first line
         try:
             fd = os.open(candidate, os.O_RDONLY)
@@ -208,6 +254,24 @@ class Counter:
             pos += stop
         return pos
 
+    def feed_stream(self, stream, start):
+        """Count the lines of a decompressed stream from offset `start` to its end."""
+        while start > 0:  # a compressed stream can only be read forward
+            skipped = len(stream.read(min(CHUNK, start)))
+            if not skipped:
+                return
+            start -= skipped
+        rest = b""
+        while True:
+            data = stream.read(CHUNK)
+            chunk = rest + data
+            stop = chunk.rfind(b"\n") + 1 if data else len(chunk)
+            if stop:
+                self._count(chunk, stop)
+            rest = chunk[stop:]
+            if not data:
+                return
+
     def _count(self, chunk, stop):
         if self.lines is not None:
             self.lines += chunk.count(b"\n", 0, stop) + (0 if chunk[stop - 1 : stop] == b"\n" else 1)
@@ -244,17 +308,22 @@ def scan(path, cursor, counter, start_at):
                 notes.append("truncated (copytruncate or rewritten)")
             else:
                 notes.append("rotated")
-            rotated = find_rotated(path, cursor, stat.st_ino) if cursor["offset"] else None
-            if rotated:
+            rotated = find_rotated(path, cursor, stat.st_ino)
+            compressed = None if rotated else find_compressed(path, cursor)
+            if compressed:
+                with open_compressed(compressed) as stream:
+                    counter.feed_stream(stream, cursor["offset"])
+                notes.append(f"read the rest of {compressed}")
+            elif rotated:
                 for earlier, begin_at in [(rotated, cursor["offset"])] + [(name, 0) for name in rotated_since(path, rotated, stat.st_ino)]:
                     old = os.open(earlier, os.O_RDONLY)
                     try:
                         counter.feed(old, begin_at, os.fstat(old).st_size, final=True)
                     finally:
                         os.close(old)
-                    notes.append(f"read the rest of {earlier}" if begin_at else f"read {earlier}, rotated since")
+                    notes.append(f"read the rest of {earlier}" if earlier == rotated else f"read {earlier}, rotated since")
             elif cursor["offset"]:
-                notes.append("the rotated file is gone or compressed: its unread rest was skipped")
+                notes.append("the rotated file is gone (or compressed in a form this host cannot read): its unread rest was skipped")
             begin = 0
         offset = counter.feed(fd, begin, stat.st_size)
         return {"device": stat.st_dev, "inode": stat.st_ino, "head": head, "offset": offset}, notes
@@ -326,8 +395,8 @@ def _log_alert(args, ctx):
     path = args["path"]
     if not os.path.isfile(path):
         reason = "does not exist" if not os.path.exists(path) else "is not a regular file"
-        return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
-                            args["runbook"])
+        findings = [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled]
+        return check.finish(ctx, "log_alert", findings, args["runbook"])
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
     try:

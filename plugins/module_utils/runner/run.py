@@ -4,6 +4,16 @@ The runner forks the task into its own session (process group), so a timeout can
 and then KILL everything the task started, and a runner killed with SIGKILL takes its
 child down with it (PR_SET_PDEATHSIG). The lock is flock(2), which the kernel drops when
 its holder dies, so no crash leaves a lock behind.
+
+Runs never overlap, including what a killed run left behind: PDEATHSIG reaches only the
+direct child, so the runner writes the task's process group (its id, the leader's start
+time and the boot id) into the lock file before the task may start anything. The next
+run, holding the lock, reads that record; if a process of that group still lives it sends
+TERM, then KILL after the job's kill_grace, and starts only once the group is empty. If
+the group outlives that (a process stuck in the kernel) the run is refused with exit 73.
+A process that leaves the group on purpose (setsid, setpgid: a daemon) is outside this
+promise; the kernel never reuses the id of a group with live members, and a live leader
+with another start time is a reused id, left alone.
 """
 
 from __future__ import annotations
@@ -81,7 +91,9 @@ class JobLog:
 
 
 def acquire_lock(settings, job):
-    """Return an open, flock-ed file for the job, or None if another run holds it."""
+    """Return an open, flock-ed file for the job, or None if another run holds it.
+
+    `handle.previous` is what the last holder recorded there (see write_record)."""
     lock_dir = os.path.join(settings.state_dir, "locks")
     os.makedirs(lock_dir, mode=0o700, exist_ok=True)
     handle = open(os.path.join(lock_dir, job + ".lock"), "a+")  # noqa: SIM115 - held for the whole run
@@ -92,10 +104,85 @@ def acquire_lock(settings, job):
         if exc.errno in (errno.EAGAIN, errno.EACCES):
             return None
         raise
-    handle.truncate(0)
-    handle.write(str(os.getpid()))
-    handle.flush()
+    handle.seek(0)
+    try:
+        previous = json.loads(handle.read() or "{}")
+    except ValueError:
+        previous = {}
+    handle.previous = previous if isinstance(previous, dict) else {}
+    write_record(handle)
     return handle
+
+
+def write_record(handle, **fields):
+    """The lock file's content: the runner's pid and, once forked, the task's process group."""
+    handle.seek(0)
+    handle.truncate(0)
+    handle.write(json.dumps({"runner": os.getpid(), **fields}))
+    handle.flush()
+
+
+def _boot_id():
+    with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+        return handle.read().strip()
+
+
+def _stat(pid):
+    """/proc/PID/stat fields after the command name (state first), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+
+
+def _start_time(pid):
+    """The process's start in clock ticks since boot, or None if it is gone or a zombie."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] in (b"Z", b"X") else int(fields[19])
+
+
+def _group_alive(record):
+    """Whether a process of the recorded task group still lives (zombies do not count)."""
+    group, started = record.get("group"), record.get("started")
+    if not isinstance(group, int) or group <= 1 or not isinstance(started, int) or record.get("boot") != _boot_id():
+        return False
+    leader = _start_time(group)
+    if leader is not None and leader != started:
+        return False  # the id now belongs to another process's group
+    try:
+        os.killpg(group, 0)  # the common case, an empty group, costs one call
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    for name in os.listdir("/proc"):
+        fields = _stat(name) if name.isdigit() else None
+        if fields and fields[0] not in (b"Z", b"X") and int(fields[2]) == group and int(fields[19]) >= started:
+            return True
+    return False
+
+
+def stop_leftovers(record, grace, log, sleep=time.sleep):
+    """End what a killed run left in its process group: TERM, KILL after `grace`.
+
+    Returns True when nothing of it lives any more."""
+    if not _group_alive(record):
+        return True
+    group = record["group"]
+    log("leftovers_found", group=group)
+    started = time.monotonic()
+    _kill_group(group, signal.SIGTERM)
+    while _group_alive(record):
+        waited = time.monotonic() - started
+        if waited > grace + 5.0:
+            log("leftovers_alive", group=group)
+            return False
+        if waited >= grace:
+            _kill_group(group, signal.SIGKILL)  # again each round: a member may have forked
+        sleep(0.05)
+    log("leftovers_stopped", group=group, seconds=round(time.monotonic() - started, 3))
+    return True
 
 
 def backoff_delay(retry, attempt):
@@ -113,12 +200,16 @@ def run_job(settings, name, sleep=time.sleep) -> RunReport:
         log("already_running")
         return RunReport(name, "already_running", EXIT_ALREADY_RUNNING, error=f"job {name} is already running")
     try:
-        return _run_locked(settings, job, task, log, sleep)
+        if not stop_leftovers(lock.previous, job.kill_grace, log):
+            message = f"job {name}: processes of a killed run (group {lock.previous['group']}) survived TERM and KILL"
+            write_record(lock, **{key: value for key, value in lock.previous.items() if key != "runner"})  # checked again next run
+            return RunReport(name, "already_running", EXIT_ALREADY_RUNNING, error=message)
+        return _run_locked(settings, job, task, log, sleep, lock)
     finally:
         lock.close()
 
 
-def _run_locked(settings, job, task, log, sleep):
+def _run_locked(settings, job, task, log, sleep, lock):
     ledger = Ledger(settings.database)
     try:
         abandoned = ledger.mark_abandoned(job.name)
@@ -133,7 +224,7 @@ def _run_locked(settings, job, task, log, sleep):
         while True:
             attempt += 1
             ledger.start_attempt(run_id, attempt, job.name, job.kind, os.getpid())
-            outcome = execute(task, job, settings, run_id, attempt)
+            outcome = execute(task, job, settings, run_id, attempt, lambda pid: _record_group(lock, pid))
             ledger.end_attempt(run_id, attempt, outcome.status, outcome.exit_code, outcome.error, outcome.output)
             log("attempt_end", attempt=attempt, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error)
             retryable = outcome.status == "failed" and outcome.exit_code in job.retry["exit_codes"]
@@ -193,24 +284,41 @@ def _ping(job, phase, log, body=""):
 # -- running one attempt in a child -------------------------------------------------
 
 
-def execute(task, job, settings, run_id, attempt) -> Outcome:
+def _record_group(lock, pid):
+    write_record(lock, group=pid, started=_start_time(pid), boot=_boot_id())
+
+
+def execute(task, job, settings, run_id, attempt, on_fork=None) -> Outcome:
+    """Run one attempt in a child; `on_fork(pid)` runs before the child may start anything."""
     out_read, out_write = os.pipe()
     result_read, result_write = os.pipe()
+    go_read, go_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
         os.close(out_read)
         os.close(result_read)
-        _child(task, job, settings, run_id, out_write, result_write)
+        os.close(go_write)
+        _child(task, job, settings, run_id, out_write, result_write, go_read)
     os.close(out_write)
     os.close(result_write)
+    os.close(go_read)
+    try:
+        if on_fork is not None:
+            on_fork(pid)
+        os.write(go_write, b"g")
+    finally:
+        os.close(go_write)
     return _supervise(pid, job, settings, out_read, result_read)
 
 
-def _child(task, job, settings, run_id, out_write, result_write):
+def _child(task, job, settings, run_id, out_write, result_write, go_read):
     code = EXIT_FAILED
     try:
         os.setsid()
         _die_with_parent()
+        if os.read(go_read, 1) != b"g":  # the runner died (or failed) before recording the group
+            os._exit(EXIT_FAILED)
+        os.close(go_read)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(out_write, 1)
