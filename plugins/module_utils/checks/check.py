@@ -163,7 +163,7 @@ def alert_on(ctx, kind, outcome, runbook=None):
             alert = observe_and_send(
                 ledger, ctx.settings, f"{kind}:{check}", finding["status"], finding["message"], check=check,
                 routes=job.alert["routes"], log=ctx.log, details=details, runbook=runbook, stage=finding["stage"], policy=policy,
-            )[0]
+            )
             if alert is not None:
                 sent.append({"check": check, "action": alert.action, "severity": alert.severity, "reason": alert.reason})
     finally:

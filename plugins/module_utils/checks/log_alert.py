@@ -334,37 +334,24 @@ def scan(path, cursor, counter, start_at):
 # -- judging ----------------------------------------------------------------------------
 
 
-def window_totals(db, consumer, path, rule, since, until):
-    row = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(lines), 0), COALESCE(SUM(matches), 0) FROM log_counts "
-        "WHERE consumer = ? AND path = ? AND rule = ? AND ts > ? AND ts <= ?",
-        (consumer, path, rule, since, until),
-    ).fetchone()
-    return row[0], row[1], row[2]
-
-
-def recent_samples(db, consumer, path, rule, since, keep):
-    rows = db.execute(
-        "SELECT samples FROM log_counts WHERE consumer = ? AND path = ? AND rule = ? AND ts > ? AND samples IS NOT NULL ORDER BY ts DESC LIMIT 20",
-        (consumer, path, rule, since),
-    ).fetchall()
+def recent_samples(ledger, consumer, path, rule, since, keep):
     found = []
-    for row in rows:
-        found = json.loads(row[0]) + found
+    for samples in ledger.log_recent_samples(consumer, path, rule, since):
+        found = json.loads(samples) + found
     return found[-keep:]
 
 
-def judge(db, consumer, path, compiled, now, keep, lines_counted):
+def judge(ledger, consumer, path, compiled, now, keep, lines_counted):
     findings = []
     for compiled_rule in compiled:
         rule, limits = compiled_rule.spec, compiled_rule.limits
-        lines, matches = window_totals(db, consumer, path, rule["name"], now - rule["window"], now)[1:]
+        lines, matches = ledger.log_window_totals(consumer, path, rule["name"], now - rule["window"], now)[1:]
         if not lines_counted:
             lines = None
         value = matches if rule["measure"] == "count" else round(100.0 * matches / lines, 2) if lines else 0.0
         unit = "" if rule["measure"] == "count" else "%"
         window = f"{rule['window']}s"
-        samples = recent_samples(db, consumer, path, rule["name"], now - rule["window"], keep)
+        samples = recent_samples(ledger, consumer, path, rule["name"], now - rule["window"], keep)
         details = {"lines": lines, "matches": matches, "window": rule["window"], "samples": samples}
         label = f"log:{rule['name']}"
         if unit:
@@ -377,7 +364,7 @@ def judge(db, consumer, path, compiled, now, keep, lines_counted):
             continue
         if rule["baseline_factor"] is not None:
             shift = rule["baseline_offset"] * 3600
-            runs, base_lines, base_matches = window_totals(db, consumer, path, rule["name"], now - shift - rule["window"], now - shift)
+            runs, base_lines, base_matches = ledger.log_window_totals(consumer, path, rule["name"], now - shift - rule["window"], now - shift)
             base_value = base_matches if rule["measure"] == "count" else (100.0 * base_matches / base_lines if base_lines else 0.0)
             details["baseline"] = round(base_value, 2)
             if runs and value <= rule["baseline_factor"] * base_value:
@@ -400,33 +387,24 @@ def _log_alert(args, ctx):
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
     try:
-        db = ledger.db
-        row = db.execute("SELECT * FROM log_cursor WHERE consumer = ? AND path = ?", (consumer, path)).fetchone()
+        row = ledger.log_cursor(consumer, path)
         counter = Counter(compiled, args["samples"])
         try:
-            cursor, notes = scan(path, dict(row) if row else None, counter, args["start_at"])
+            cursor, notes = scan(path, row, counter, args["start_at"])
         except OSError as exc:
             # A rotation can rename the log between the check above and the read.
             problem = f"{path} does not exist" if isinstance(exc, FileNotFoundError) else f"cannot read {path}: {exc.strerror}"
             return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {problem}") for rule in compiled], args["runbook"])
         now = time.time()
         if not ctx.check_mode:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(
-                "INSERT OR REPLACE INTO log_cursor (consumer, path, device, inode, head, offset, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (consumer, path, cursor["device"], cursor["inode"], cursor["head"], cursor["offset"], now),
-            )
             keep_for = max(rule["window"] + (rule["baseline_offset"] * 3600 if rule["baseline_factor"] is not None else 0)
                            for rule in (item.spec for item in compiled))
-            db.execute("DELETE FROM log_counts WHERE consumer = ? AND path = ? AND ts < ?", (consumer, path, now - keep_for - 3600))
+            counts = []
             for index, rule in enumerate(item.spec for item in compiled):
                 samples = [line.decode("utf-8", "replace")[:500] for line in counter.samples[index]]
-                db.execute(
-                    "INSERT INTO log_counts (consumer, path, rule, ts, lines, matches, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (consumer, path, rule["name"], now, counter.lines or 0, counter.matches[index], json.dumps(samples) if samples else None),
-                )
-            db.execute("COMMIT")
-        findings = judge(db, consumer, path, compiled, now, args["samples"], counter.lines is not None)
+                counts.append((rule["name"], counter.lines or 0, counter.matches[index], json.dumps(samples) if samples else None))
+            ledger.save_log_scan(consumer, path, cursor, counts, now, keep_since=now - keep_for - 3600)
+        findings = judge(ledger, consumer, path, compiled, now, args["samples"], counter.lines is not None)
     finally:
         ledger.close()
     for finding, matches in zip(findings, counter.matches, strict=True):

@@ -473,7 +473,7 @@ def _record(args, ctx, source, dead, dead_total):
             ledger, settings, f"dead_jobs:{job}", severity, summary, check=f"dead_jobs:{job}",
             routes=args["alert_routes"], log=ctx.log, after=1,
             details={"source": source, "dead_total": dead_total, "new_dead": [d.ref for d in dead][:50]},
-        )[0]
+        )
         if alert is None:
             return None
         return {"action": alert.action, "severity": alert.severity, "summary": alert.summary}

@@ -457,3 +457,45 @@ class Ledger:
     def drop_deploy_lock(self, app, deploy_id):
         """Drop the lock if deploy_id holds it; another deploy's lock is left alone."""
         return self.db.execute("DELETE FROM deploy_locks WHERE app = ? AND deploy_id = ?", (app, deploy_id)).rowcount > 0
+
+    # log_alert (checks/log_alert.py) -------------------------------------------
+    def log_cursor(self, consumer, path):
+        row = self.db.execute("SELECT * FROM log_cursor WHERE consumer = ? AND path = ?", (consumer, path)).fetchone()
+        return dict(row) if row else None
+
+    def save_log_scan(self, consumer, path, cursor, counts, now, keep_since):
+        """Where a scan stopped and its counts per rule, in one transaction; counts older than keep_since go."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO log_cursor (consumer, path, device, inode, head, offset, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (consumer, path, cursor["device"], cursor["inode"], cursor["head"], cursor["offset"], now),
+            )
+            self.db.execute("DELETE FROM log_counts WHERE consumer = ? AND path = ? AND ts < ?", (consumer, path, keep_since))
+            for rule, lines, matches, samples in counts:
+                self.db.execute(
+                    "INSERT INTO log_counts (consumer, path, rule, ts, lines, matches, samples) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (consumer, path, rule, now, lines, matches, samples),
+                )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def log_window_totals(self, consumer, path, rule, since, until):
+        """(scans, lines, matches) of one rule between two times."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(lines), 0), COALESCE(SUM(matches), 0) FROM log_counts "
+            "WHERE consumer = ? AND path = ? AND rule = ? AND ts > ? AND ts <= ?",
+            (consumer, path, rule, since, until),
+        ).fetchone()
+        return row[0], row[1], row[2]
+
+    def log_recent_samples(self, consumer, path, rule, since, scans=20):
+        """The sample lines (JSON lists) of the newest scans since a time, newest first."""
+        rows = self.db.execute(
+            "SELECT samples FROM log_counts WHERE consumer = ? AND path = ? AND rule = ? AND ts > ? AND samples IS NOT NULL "
+            "ORDER BY ts DESC LIMIT ?",
+            (consumer, path, rule, since, scans),
+        )
+        return [row[0] for row in rows]
