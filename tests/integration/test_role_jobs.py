@@ -44,7 +44,7 @@ def listing(path):
 @pytest.mark.parametrize("position", [0, 1, 3])
 def test_one_bad_job_among_good_ones_writes_none(tmp_path, ansible_playbook, caretaker_host, caretaker_command, position):
     bad = {"name": "broken", "kind": "file_cleanup", "args": {"paths": ["/"], "age": "1d"}, "schedule": "H 2 * * *"}
-    jobs = GOOD[:position] + [bad] + GOOD[position:]
+    jobs = [*GOOD[:position], bad, *GOOD[position:]]
     cron_before = listing(pathlib.Path("/etc/cron.d"))
     code, output = ansible_playbook(role_play(tmp_path, "jobs", {
         "runtime_command": str(caretaker_command), "runtime_etc_dir": str(caretaker_host.etc), "jobs_config": jobs}))
@@ -76,14 +76,14 @@ def test_sync_writes_once_then_nothing_and_removes_what_is_no_longer_listed(sync
     assert listing(tmp_path / "cron.d") == ["caretaker-disk-report", "caretaker-other"]
 
     # a job installed by another owner is not taken over
-    code, result = sync(GOOD[:1] + [{"name": "other", "kind": "noop"}])
+    code, result = sync([*GOOD[:1], {"name": "other", "kind": "noop"}])
     assert code != 0 and "job other: name: is already installed by owner 'monitoring'" in result["msg"]
 
 
 def test_check_mode_predicts_and_changes_nothing(sync, caretaker_host, tmp_path):
     sync(GOOD)
     before = {path.name: path.read_text() for path in (caretaker_host.etc / "jobs").iterdir()}
-    changed = [dict(GOOD[0], timeout=60)] + GOOD[1:2]
+    changed = [dict(GOOD[0], timeout=60), *GOOD[1:2]]
     code, result = sync(changed, check=True)
     assert code == 0 and result["changed"]
     assert str(caretaker_host.etc / "jobs" / "disk-report.yml") in result["written"]
