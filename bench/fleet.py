@@ -35,14 +35,14 @@ import time
 from common import RESULTS, ROOT, environment
 
 sys.path.insert(0, str(ROOT / "tests"))
-from fixtures.ports import free_port  # noqa: E402
+from fixtures.ports import free_port
 
 BASE_IMAGES = ("localhost/caretaker-test:debian12", "localhost/caretaker-test:debian13")
 SSH_IMAGE = "localhost/caretaker-fleet-ssh"
 LABEL = f"caretaker.bench=fleet-{os.getpid()}"
 SIZES = [int(size) for size in os.environ.get("FLEET_SIZES", "5 10 20").split()]
 FORKS = int(os.environ.get("FLEET_FORKS", "20"))
-SIDE_BY_SIDE_REPEAT = 2
+SIDE_BY_SIDE_REPEAT = int(os.environ.get("FLEET_SIDE_BY_SIDE_REPEAT", "1"))
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 _started: list[str] = []
@@ -101,8 +101,10 @@ class Fleet:
         for name in self.hosts:
             podman("exec", name, "systemctl", "is-system-running", "--wait", check=False)
             podman("cp", str(key.with_suffix(".pub")), f"{name}:/root/.ssh/authorized_keys")
+            # apt's own timers at boot would hold the dpkg lock while the converge wants it.
             podman("exec", name, "sh", "-c", "chown root:root /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys "
-                   "&& systemctl start ssh")
+                   "&& systemctl start ssh && systemctl stop apt-daily.timer apt-daily-upgrade.timer apt-daily.service "
+                   "apt-daily-upgrade.service 2>/dev/null || true")
         self.ssh_inventory = self._inventory("ssh", key)
         self.podman_inventory = self._inventory("podman", key)
 
@@ -204,6 +206,7 @@ def converge(inventory: pathlib.Path, workdir: pathlib.Path, label: str, pipelin
         done.set()
         sampler.join()
     wall = time.perf_counter() - start
+    load = os.getloadavg()[0]
     text = log.read_text()
     recap = {host: {"ok": int(ok), "changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
              for host, ok, changed, unreachable, failed in RECAP.findall(text)}
@@ -211,8 +214,8 @@ def converge(inventory: pathlib.Path, workdir: pathlib.Path, label: str, pipelin
         print(text[-6000:])
         raise SystemExit(f"{label}: ansible-playbook exited {code} (log {log})")
     print(f"  {label}: {wall:7.1f} s, peak controller memory {peak / 1024:6.0f} MiB, "
-          f"changed on {sum(1 for row in recap.values() if row['changed'])}/{len(recap)} hosts", flush=True)
-    return {"seconds": wall, "peak_rss_mib": peak / 1024, "recap": recap, "log": str(log)}
+          f"changed on {sum(1 for row in recap.values() if row['changed'])}/{len(recap)} hosts, load average {load:.1f}", flush=True)
+    return {"seconds": wall, "peak_rss_mib": peak / 1024, "recap": recap, "log": str(log), "load_average_1m": load}
 
 
 def main() -> int:
