@@ -57,6 +57,18 @@ def _cmd_validate(args, settings):
     return 0
 
 
+def _cmd_install_jobs(args, settings):
+    from .foundation.errors import ConfigError
+    from .jobsync.sync import sync
+
+    try:
+        request = json.loads(sys.stdin.read())
+    except ValueError as exc:
+        raise ConfigError(f"not valid JSON: {exc}", source="install-jobs request") from None
+    _out(json.dumps(sync(request, settings.jobs_dir, check_mode=args.check, diff=args.diff)))
+    return 0
+
+
 def _cmd_ack(args, settings):
     from .foundation.ledger import Ledger
 
@@ -104,6 +116,11 @@ def build_parser():
     validate.add_argument("file")
     validate.add_argument("--name", help="job name, when the file's name is not JOB.yml")
     validate.set_defaults(func=_cmd_validate)
+
+    install = commands.add_parser("install-jobs", help="make one owner's jobs and schedules match a JSON set read from stdin")
+    install.add_argument("--check", action="store_true", help="report what would change and change nothing")
+    install.add_argument("--diff", action="store_true", help="include each changed file's before and after")
+    install.set_defaults(func=_cmd_install_jobs)
 
     check = commands.add_parser("check", help="run a check job now and report like a Nagios plugin (exit 0/1/2/3)")
     check.add_argument("job")

@@ -22,7 +22,7 @@ def caretaker_command(caretaker_host, tmp_path):
 
 
 def converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entries):
-    variables = {"cleanup_caretaker_command": str(caretaker_command), "cleanup_etc_dir": str(caretaker_host.etc),
+    variables = {"runtime_command": str(caretaker_command), "runtime_etc_dir": str(caretaker_host.etc),
                  "cleanup_config": entries}
     return ansible_playbook(role_play(tmp_path, "cleanup", variables))
 
@@ -31,12 +31,13 @@ def converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entr
     ("bad", "expected"),
     [
         ({"name": "everything", "paths": ["/"], "age": "30d"},
-         "cleanup_config entry 'everything': args.paths[0]: refusing to clean the system directory /"),
+         "job cleanup-everything: args.paths[0]: refusing to clean the system directory /"),
         ({"name": "etc", "paths": ["/var/tmp/x", "/etc/"], "age": "30d"},
-         "cleanup_config entry 'etc': args.paths[1]: refusing to clean the system directory /etc"),
+         "job cleanup-etc: args.paths[1]: refusing to clean the system directory /etc"),
         ({"name": "forever", "paths": ["/var/tmp/x"]},
-         "cleanup_config entry 'forever': args.age: give at least one of age, min_free or max_size"),
-        ({"name": "nowhere", "age": "1d"}, "cleanup_config entry 'nowhere': field paths: list at least one directory"),
+         "job cleanup-forever: args.age: give at least one of age, min_free or max_size"),
+        ({"name": "nowhere", "age": "1d"}, "job cleanup-nowhere: args.paths: "),
+        ({"name": "Bad Name", "paths": ["/var/tmp/x"], "age": "1d"}, "cleanup_config entry \"Bad Name\": field name"),
     ],
 )
 def test_bad_entry_fails_naming_entry_and_field_and_changes_nothing(tmp_path, ansible_playbook, caretaker_host, caretaker_command,

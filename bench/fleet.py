@@ -1,0 +1,314 @@
+"""What playbooks/site.yml costs as a fleet grows: 5, 10 and 20 systemd containers over SSH.
+
+For each size, fresh containers (Debian 12 and 13 alternating) with openssh-server, each
+publishing sshd on a free 127.0.0.1 port; ansible-playbook reaches them over SSH with
+ControlPersist, as a real fleet is reached. Per size: the first converge and a second one,
+which must report changed=0 on every host; wall time, time per host, peak controller
+memory (ansible-playbook and every fork it starts). Then, on the smallest fleet, no-change
+runs interleaved side by side: pipelining on against off, SSH against the podman
+connection. Goals (exit 1 when missed): changed=0 on every host of every second converge;
+20 hosts at most 2.5x the time of 5 (first converge and no-change run); a no-change run
+under a quarter of the first converge on the same hosts.
+
+    make bench NAME=fleet                      # sizes 5 10 20
+    FLEET_SIZES="5 10" make bench NAME=fleet   # a shorter run
+    FLEET_FORKS=20                             # ansible forks (default 20)
+
+Every container this run starts carries the label caretaker.bench=fleet-PID and is removed
+when the bench ends, whether it succeeds, fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from common import RESULTS, ROOT, environment
+
+sys.path.insert(0, str(ROOT / "tests"))
+from fixtures.ports import free_port
+
+BASE_IMAGES = ("localhost/caretaker-test:debian12", "localhost/caretaker-test:debian13")
+SSH_IMAGE = "localhost/caretaker-fleet-ssh"
+LABEL = f"caretaker.bench=fleet-{os.getpid()}"
+SIZES = [int(size) for size in os.environ.get("FLEET_SIZES", "5 10 20").split()]
+FORKS = int(os.environ.get("FLEET_FORKS", "20"))
+SIDE_BY_SIDE_REPEAT = int(os.environ.get("FLEET_SIDE_BY_SIDE_REPEAT", "1"))
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+_started: list[str] = []
+
+
+def podman(*argv, check=True, capture=True):
+    proc = subprocess.run(["podman", *argv], capture_output=capture, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"podman {' '.join(argv[:3])}: {proc.stderr.strip()}")
+    return proc.stdout.strip() if capture else ""
+
+
+def remove_containers():
+    """Remove every container this run started (never anyone else's)."""
+    names, _started[:] = list(_started), []
+    if names:
+        subprocess.run(["podman", "rm", "--force", "--ignore", "--time", "2", *names], capture_output=True, check=False)
+
+
+def _on_signal(signum, _frame):
+    remove_containers()
+    sys.exit(128 + signum)
+
+
+def ssh_image(base: str) -> str:
+    """The base test image with openssh-server, built once per base image (tagged by its id)."""
+    base_id = podman("image", "inspect", "--format", "{{.Id}}", base)[:12]
+    tag = f"{SSH_IMAGE}:{base.rsplit(':', 1)[1]}-{base_id}"
+    if subprocess.run(["podman", "image", "exists", tag], check=False).returncode == 0:
+        return tag
+    builder = f"caretaker-fleet-build-{os.getpid()}"
+    _started.append(builder)
+    print(f"building {tag} (openssh-server on {base})", flush=True)
+    podman("run", "--name", builder, "--label", LABEL, base, "sh", "-c",
+           "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+           "openssh-server >/dev/null && mkdir -p /root/.ssh && chmod 700 /root/.ssh")
+    podman("commit", "--change", 'CMD ["/sbin/init"]', builder, tag)
+    podman("rm", "--force", builder)
+    _started.remove(builder)
+    return tag
+
+
+class Fleet:
+    """N running containers, an inventory reaching them over SSH and one over podman."""
+
+    def __init__(self, size: int, images: list, workdir: pathlib.Path, key: pathlib.Path):
+        self.size, self.workdir = size, workdir
+        self.hosts = {}
+        for index in range(size):
+            name = f"caretaker-fleet-{os.getpid()}-{size}-{index}"
+            port = free_port()
+            _started.append(name)
+            podman("run", "--detach", "--name", name, "--hostname", f"fleet{index}", "--systemd=always", "--label", LABEL,
+                   "--publish", f"127.0.0.1:{port}:22", images[index % len(images)], "/sbin/init")
+            self.hosts[name] = port
+        for name in self.hosts:
+            podman("exec", name, "systemctl", "is-system-running", "--wait", check=False)
+            podman("cp", str(key.with_suffix(".pub")), f"{name}:/root/.ssh/authorized_keys")
+            # apt's own timers at boot would hold the dpkg lock while the converge wants it.
+            podman("exec", name, "sh", "-c", "chown root:root /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys "
+                   "&& systemctl start ssh && systemctl stop apt-daily.timer apt-daily-upgrade.timer apt-daily.service "
+                   "apt-daily-upgrade.service 2>/dev/null || true")
+        self.ssh_inventory = self._inventory("ssh", key)
+        self.podman_inventory = self._inventory("podman", key)
+
+    def _inventory(self, connection: str, key: pathlib.Path) -> pathlib.Path:
+        hosts = {}
+        for name, port in self.hosts.items():
+            if connection == "ssh":
+                hosts[name] = {"ansible_host": "127.0.0.1", "ansible_port": port, "ansible_user": "root",
+                               "ansible_ssh_private_key_file": str(key)}
+            else:
+                hosts[name] = {"ansible_connection": "containers.podman.podman"}
+        # A fleet as the README describes it: jobs everywhere, monitoring, hygiene and patching groups.
+        everything = {name: {} for name in hosts}
+        inventory = {"all": {
+            "hosts": hosts,
+            "vars": {
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "jobs_config": [
+                    {"name": "disk-report", "kind": "command", "args": {"argv": ["df", "-h"]}, "schedule": "H */6 * * *"},
+                    {"name": "heartbeat", "kind": "noop", "schedule": "*/15 * * * *"},
+                ],
+                "jobs_group_config": [{"name": "uptime", "kind": "command", "args": {"argv": ["uptime"]}, "schedule": "H * * * *"}],
+                "monitoring_log_config": [{"name": "syslog", "path": "/var/log/syslog",
+                                           "rules": [{"name": "errors", "pattern": "error", "warning": 50, "critical": 200}]}],
+                "logrotate_config": [{"name": "app", "paths": ["/var/log/app/*.log"]}],
+                "cleanup_config": [{"name": "tmp", "paths": ["/var/tmp"], "age": "14d"},
+                                   {"name": "app-cache", "paths": ["/var/cache/app"], "age": "7d"}],
+            },
+            "children": {group: {"hosts": everything} for group in ("caretaker_monitoring", "caretaker_hygiene", "caretaker_patching")},
+        }}
+        path = self.workdir / f"inventory-{self.size}-{connection}.json"
+        path.write_text(json.dumps(inventory))
+        return path
+
+
+def ansible_env(workdir: pathlib.Path, pipelining: bool) -> dict:
+    collections = ROOT / ".build" / "collections"
+    link = collections / "ansible_collections" / "caretaker" / "ops"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(ROOT, link)
+    return {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": f"{collections}:{pathlib.Path(sys.executable).parent.parent}/lib/python3.11/site-packages",
+        "ANSIBLE_FORKS": str(FORKS),
+        "ANSIBLE_PIPELINING": "true" if pipelining else "false",
+        "ANSIBLE_HOST_KEY_CHECKING": "false",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "cp"),
+        "ANSIBLE_STDOUT_CALLBACK": "default",
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",  # the slowest tasks, at the end of each log
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
+    }
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children, rss = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/status") as handle:
+                value = next((line.split()[1] for line in handle if line.startswith("VmRSS:")), "0")
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+        rss[int(entry)] = int(value)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def converge(inventory: pathlib.Path, workdir: pathlib.Path, label: str, pipelining: bool = True) -> dict:
+    """One ansible-playbook run of site.yml: wall seconds, peak tree RSS, the recap per host."""
+    log = workdir / f"{label}.log"
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                                 str(ROOT / "playbooks" / "site.yml")], env=ansible_env(workdir, pipelining),
+                                stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        peak, done = 0, threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree_rss_kib(proc.pid))
+                done.wait(0.25)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = proc.wait()
+        done.set()
+        sampler.join()
+    wall = time.perf_counter() - start
+    load = os.getloadavg()[0]
+    text = log.read_text()
+    recap = {host: {"ok": int(ok), "changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
+             for host, ok, changed, unreachable, failed in RECAP.findall(text)}
+    if code != 0:
+        print(text[-6000:])
+        raise SystemExit(f"{label}: ansible-playbook exited {code} (log {log})")
+    print(f"  {label}: {wall:7.1f} s, peak controller memory {peak / 1024:6.0f} MiB, "
+          f"changed on {sum(1 for row in recap.values() if row['changed'])}/{len(recap)} hosts, load average {load:.1f}", flush=True)
+    return {"seconds": wall, "peak_rss_mib": peak / 1024, "recap": recap, "log": str(log), "load_average_1m": load}
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    atexit.register(remove_containers)
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="caretaker-fleet-"))
+    (workdir / "cp").mkdir()
+    (workdir / "tmp").mkdir()
+    key = workdir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    try:
+        images = [ssh_image(base) for base in BASE_IMAGES]
+        results, goals = {}, []
+        side_by_side = None
+        for size in SIZES:
+            print(f"\n{size} hosts ({', '.join(image.split(':')[1].split('-')[0] for image in images)} alternating), forks {FORKS}",
+                  flush=True)
+            fleet = Fleet(size, images, workdir, key)
+            first = converge(fleet.ssh_inventory, workdir, f"{size}-first")
+            second = converge(fleet.ssh_inventory, workdir, f"{size}-second")
+            changed = sorted(host for host, row in second["recap"].items() if row["changed"])
+            goals.append({"goal": f"{size} hosts: second converge changed=0 on every host", "met": not changed and len(second["recap"]) == size,
+                          "detail": changed})
+            goals.append({"goal": f"{size} hosts: no-change run < 1/4 of the first converge",
+                          "met": second["seconds"] < first["seconds"] / 4,
+                          "detail": f"{second['seconds']:.1f} s vs {first['seconds']:.1f} s"})
+            results[size] = {"first": first, "second": second}
+            if side_by_side is None:
+                side_by_side = compare_settings(fleet, workdir)
+            remove_containers()
+
+        report = {"name": "fleet", "sizes": results, "side_by_side": side_by_side, "goals": goals,
+                  "settings": {"forks": FORKS, "pipelining": True, "strategy": "linear",
+                               "fact_caching": "memory (facts gathered once, subset min, in the first play)",
+                               "ssh": "ControlMaster=auto, ControlPersist=120s"},
+                  "wheelhouse": "not compared: runtime_pip_source is not on main yet; every host installs from the public index",
+                  "environment": environment()}
+        base = min(SIZES)
+        for size in SIZES:
+            if size != base:
+                for run in ("first", "second"):
+                    ratio = results[size][run]["seconds"] / results[base][run]["seconds"]
+                    report.setdefault("ratios", {})[f"{size}/{base} {run}"] = ratio
+                    if size == 20 and base == 5:
+                        goals.append({"goal": f"20 hosts <= 2.5x the time of 5 ({run} converge)", "met": ratio <= 2.5,
+                                      "detail": f"{ratio:.2f}x"})
+        print_report(report)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "fleet.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+        return 0 if all(goal["met"] for goal in goals) else 1
+    finally:
+        remove_containers()
+
+
+def compare_settings(fleet: Fleet, workdir: pathlib.Path) -> dict:
+    """No-change runs on the same hosts, interleaved: pipelining on/off, SSH/podman connection."""
+    print("  side by side, no-change runs interleaved:", flush=True)
+    variants = {
+        "ssh, pipelining on": (fleet.ssh_inventory, True),
+        "ssh, pipelining off": (fleet.ssh_inventory, False),
+        "podman connection, pipelining on": (fleet.podman_inventory, True),
+    }
+    seconds = {label: [] for label in variants}
+    memory = dict.fromkeys(variants, 0.0)
+    for repeat in range(SIDE_BY_SIDE_REPEAT):
+        for label, (inventory, pipelining) in variants.items():
+            run = converge(inventory, workdir, f"{fleet.size}-{label.replace(' ', '').replace(',', '-')}-{repeat}", pipelining)
+            seconds[label].append(run["seconds"])
+            memory[label] = max(memory[label], run["peak_rss_mib"])
+    return {label: {"seconds": min(values), "runs": values, "peak_rss_mib": memory[label]} for label, values in seconds.items()}
+
+
+def print_report(report: dict) -> None:
+    print(f"\nfleet: playbooks/site.yml over SSH; forks {report['settings']['forks']}, pipelining on, strategy linear,"
+          f" facts gathered once (subset min), {report['environment']['cpu_count']} cores shared with other work")
+    print(f"  {'hosts':>5} {'first s':>8} {'s/host':>7} {'MiB':>6}   {'no-change s':>11} {'s/host':>7} {'MiB':>6} {'no-change/first':>15}")
+    for size, runs in report["sizes"].items():
+        first, second = runs["first"], runs["second"]
+        print(f"  {size:>5} {first['seconds']:8.1f} {first['seconds'] / size:7.1f} {first['peak_rss_mib']:6.0f}"
+              f"   {second['seconds']:11.1f} {second['seconds'] / size:7.1f} {second['peak_rss_mib']:6.0f}"
+              f" {second['seconds'] / first['seconds']:15.2f}")
+    for name, ratio in report.get("ratios", {}).items():
+        print(f"  ratio {name}: {ratio:.2f}x")
+    if report["side_by_side"]:
+        print(f"  side by side on {min(report['sizes'])} hosts, no-change run (best of {SIDE_BY_SIDE_REPEAT}):")
+        base = report["side_by_side"]["ssh, pipelining on"]["seconds"]
+        for label, row in report["side_by_side"].items():
+            print(f"    {label:34} {row['seconds']:7.1f} s  {row['seconds'] / base:5.2f}x  peak {row['peak_rss_mib']:5.0f} MiB")
+    print(f"  wheelhouse vs public index: {report['wheelhouse']}")
+    for goal in report["goals"]:
+        print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'} {goal.get('detail') or ''}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
