@@ -10,11 +10,14 @@ the roles are. Each layer imports only from the layers above it:
     lib/         libraries over outside things: age encryption, backup stores (S3, a
                  directory), PostgreSQL, supervisord
     alerting/    when to alert (alerts) and delivery to routes (notify)
-    runner/      `caretaker run` (run), status and job_info (job_info), noop and command
+    runner/      `caretaker run` (run), status and job_info (job_info), noop and command,
+                 `caretaker install-jobs` and the job_sync module (job_sync)
     backup/      pg_backup, pg_restore, pg_restore_drill, backup_info; retention for backup_prune
     checks/      health_check, cert_check, log_alert, updates_info; check.py: what every check shares (findings, thresholds, Nagios output)
     hygiene/     file_cleanup
     data/        pg_purge, job_retry
+    deploy/      releases, the deploy lock and journal, migrations under a lock, the health
+                 gate and the load balancer, for the deploy role and its modules
 
 Entry points: `caretaker.cli` (the command) and `caretaker.supervisor_listener`;
 `modules.py` is the bridge the Ansible modules use.

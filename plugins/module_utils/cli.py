@@ -59,7 +59,7 @@ def _cmd_validate(args, settings):
 
 def _cmd_install_jobs(args, settings):
     from .foundation.errors import ConfigError
-    from .jobsync.sync import sync
+    from .runner.job_sync import sync
 
     try:
         request = json.loads(sys.stdin.read())
