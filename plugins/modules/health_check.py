@@ -14,9 +14,12 @@ description:
   - The same check runs as a scheduled caretaker job (kind C(health_check)), where each probe alerts
     through the host's alert routes, and as C(caretaker check JOB), which answers like a Nagios plugin.
   - The module only reads; it never sends alerts.
+requirements:
+  - psycopg >= 3.1 (only for the C(postgres) probe)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -182,8 +185,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=HEALTH_CHECK.argument_spec, supports_check_mode=True)
-    run_as_module(module, HEALTH_CHECK)
+    run_as_module(AnsibleModule, HEALTH_CHECK)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,13 @@ description:
   - An alert goes to O(alert_routes) when the dead set grows, and as critical when it holds more
     than O(dead_cap) jobs; it resolves after a run in which no job died and the set is under the cap.
   - The same task runs on the host as the C(job_retry) job kind of C(caretaker run).
-  - Needs psycopg 3 (job table) or rq (RQ) on the host.
+requirements:
+  - psycopg >= 3.1 (job table backend)
+  - rq >= 2.0 and redis (RQ backend)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -266,8 +269,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=JOB_RETRY.argument_spec, supports_check_mode=True)
-    run_as_module(module, JOB_RETRY)
+    run_as_module(AnsibleModule, JOB_RETRY)
 
 
 if __name__ == "__main__":

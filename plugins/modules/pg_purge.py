@@ -30,10 +30,14 @@ description:
   - Every table, column, filter and cutoff is checked before the first row is deleted.
   - The login in O(conninfo) needs SELECT and DELETE on each table, nothing more.
   - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
-  - Needs psycopg 3 and, for archives, zstandard (and boto3 for S3) on the host.
+requirements:
+  - psycopg >= 3.1
+  - zstandard (only with archives)
+  - boto3 (only for archives to S3)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -322,8 +326,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.data.pg_purge import
 
 
 def main():
-    module = AnsibleModule(argument_spec=PG_PURGE.argument_spec, supports_check_mode=True)
-    run_as_module(module, PG_PURGE)
+    run_as_module(AnsibleModule, PG_PURGE)
 
 
 if __name__ == "__main__":
