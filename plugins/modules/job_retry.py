@@ -35,6 +35,7 @@ author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
   - caretaker.ops.common
+  - caretaker.ops.postgres
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -51,10 +52,6 @@ options:
     type: str
     required: true
     choices: [postgres, laravel, rq]
-  conninfo:
-    description: libpq connection string or URI of the database with the job table (O(backend=postgres) or O(backend=laravel)).
-    type: str
-    default: ""
   table:
     description: The job table and the names of its columns and status values (O(backend=postgres)).
     type: dict

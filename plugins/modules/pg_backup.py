@@ -27,7 +27,8 @@ author:
 extends_documentation_fragment:
   - caretaker.ops.common
   - caretaker.ops.attributes
-  - caretaker.ops.pg_backup.POSTGRES
+  - caretaker.ops.postgres
+  - caretaker.ops.pg_backup.CLIENT
   - caretaker.ops.pg_backup.STORE
   - caretaker.ops.pg_backup.RETENTION
 attributes:
