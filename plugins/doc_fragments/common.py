@@ -16,7 +16,7 @@ options:
       - Set it once for every caretaker module with C(module_defaults) for C(group/caretaker.ops.caretaker).
     type: path
 notes:
-  - Modules that need a Python package beyond the standard library (see R(requirements)) fail naming
+  - Modules that need a Python package beyond the standard library (see Requirements) fail naming
     the package when the host's Python lacks it. The runtime role installs them in
     C(/opt/caretaker/bin/python3); set C(ansible_python_interpreter) to it for those tasks.
 """

@@ -99,9 +99,9 @@ options:
         type: path
       conninfo:
         description:
-          - For C(postgres), with the next options the connection settings every caretaker module takes
-            (see M(caretaker.ops.pg_purge)): a libpq connection string or URI; an option below that is
-            set wins over the same setting here. O(probes[].timeout) is the connect timeout.
+          - For C(postgres), a libpq connection string or URI. With the options after it, these are the
+            connection settings every caretaker module takes (see M(caretaker.ops.pg_purge)); an option
+            that is set wins over the same setting here. O(probes[].timeout) is the connect timeout.
           - C(dsn) is its old name.
         type: str
         default: ""

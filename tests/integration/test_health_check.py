@@ -12,15 +12,13 @@ import time
 
 import pytest
 from caretaker.checks import health_check
-from caretaker.foundation.argspec import validate
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
-from caretaker.foundation.tasks import Context
+from fixtures.engine import run_task
 
 
 def run_probes(*probes):
-    args = validate(health_check.HEALTH_SPEC, {"probes": list(probes)})
-    return health_check.HEALTH_CHECK.run(args, Context(settings=Settings()))
+    return run_task(health_check.HEALTH_CHECK, {"probes": list(probes)}, settings=Settings())
 
 
 def by_name(outcome):

@@ -33,14 +33,13 @@ import subprocess
 import threading
 import time
 
-from ..lib import age, pg
-
 from ..foundation import metrics
-from ..lib.backup_store import STORE_SPEC, open_store
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
-from .retention import POLICY_SPEC, Backup, check_policy, plan
 from ..foundation.tasks import Task
 from ..foundation.version import VERSION
+from ..lib import age, pg
+from ..lib.backup_store import STORE_SPEC, open_store
+from .retention import POLICY_SPEC, Backup, check_policy, plan
 
 READ_SIZE = 1024 * 1024
 # zstd's own job size with worker threads is 8 MiB or more, each held twice per worker;

@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
-from . import check
-from .check import Finding, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
+from . import check
+from .check import Finding, unknown
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import time
 
-from . import check
-from .check import Finding, measured, unknown
 from ..foundation.errors import CaretakerError, ConfigError, missing_library
 from ..foundation.tasks import Task
 from ..lib import pg
+from . import check
+from .check import Finding, measured, unknown
 
 PROBE_TYPES = ("load", "cpu", "memory", "swap", "disk", "inodes", "systemd", "supervisor", "tcp", "http", "postgres")
 

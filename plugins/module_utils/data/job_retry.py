@@ -20,10 +20,9 @@ import time
 from dataclasses import dataclass
 
 from ..alerting import alerts, notify
-
-from ..lib import pg
 from ..foundation.errors import ConfigError, TransientError
 from ..foundation.tasks import Task
+from ..lib import pg
 
 TABLE_OPTIONS = {
     "name": {"type": "str", "required": True},

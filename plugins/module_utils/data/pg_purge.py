@@ -22,11 +22,10 @@ import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from ..lib import backup_store, pg
-
 from ..foundation import metrics
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 from ..foundation.tasks import Task
+from ..lib import backup_store, pg
 
 # operator name in the job file -> SQL; the only operators a filter can use
 OPERATORS = {
