@@ -108,7 +108,7 @@ def test_entry_logrotate_rejects_fails_naming_entry_and_field_and_keeps_old_file
     directory = tmp_path / "logrotate.d"
     directory.mkdir()
     good = [{"name": "web", "paths": ["/var/log/web/*.log"], "maxsize": "10M"}]
-    assert converge(tmp_path, playbook, good)[0] == 0
+    assert converge(tmp_path, playbook, good).code == 0
     before = (directory / "web").read_text()
 
     bad = [{"name": "web", "paths": ["/var/log/web/*.log"], "maxsize": "10Q"},
