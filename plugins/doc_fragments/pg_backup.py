@@ -5,34 +5,14 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # How the backup modules reach PostgreSQL.
-    POSTGRES = r"""
+    # The PostgreSQL client programs the backup modules run (connection options: caretaker.ops.postgres).
+    CLIENT = r"""
 options:
-  pg_host:
-    description: PostgreSQL host name, IP address or socket directory; the libpq default when unset.
-    type: str
-  pg_port:
-    description: PostgreSQL port.
-    type: int
-    default: 5432
-  pg_user:
-    description: PostgreSQL role to connect as; the libpq default when unset.
-    type: str
-  pg_password:
-    description: Password of O(pg_user). Prefer O(pg_passfile), a file readable by root only.
-    type: str
-  pg_passfile:
-    description: A libpq password file (C(.pgpass) format).
-    type: path
   pg_bin_dir:
     description:
       - Directory of C(pg_dump) and C(pg_restore).
       - By default C(/usr/lib/postgresql/<server major version>/bin) when it exists, so the client matches the server, else the C(PATH).
     type: path
-  connect_timeout:
-    description: Seconds to wait for a PostgreSQL connection.
-    type: int
-    default: 10
 """
 
     # Where backups are stored.

@@ -83,13 +83,13 @@ def _cmd_check(args, settings):
     """A check job run now, reported the Nagios way: one line, exit 0/1/2/3; no alerts sent."""
     from .checks.check import CHECK_KINDS, nagios
     from .foundation.config import load_job
-    from .foundation.tasks import Context, load_task
+    from .foundation.tasks import Context, load_task, run_task
 
     try:
         job = load_job(settings, args.job)
         if job.kind not in CHECK_KINDS:
             raise CaretakerError(f"job {job.name} is a {job.kind} job, not a check ({', '.join(CHECK_KINDS)})")
-        outcome = load_task(job.kind).run(job.args, Context(job=job.name, settings=settings, alerts=False))
+        outcome = run_task(load_task(job.kind), job.args, Context(job=job.name, settings=settings, alerts=False))
     except CaretakerError as exc:
         _out(f"CARETAKER UNKNOWN - {exc.message}")
         return 3

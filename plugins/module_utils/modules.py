@@ -1,7 +1,9 @@
 """The one bridge from an Ansible module to an engine task.
 
-It takes the AnsibleModule the module built (duck-typed, so the engine imports nothing of
-Ansible) and runs the task with the module's params and check mode.
+It takes the AnsibleModule class (passed in, so the engine imports nothing of Ansible),
+builds the module from the task's argument spec plus the options every caretaker module
+shares (COMMON_SPEC, documented by the caretaker.ops.common doc fragment), and runs the
+task with the module's params and check mode.
 """
 
 from __future__ import annotations
@@ -9,14 +11,33 @@ from __future__ import annotations
 from .foundation.argspec import redact
 from .foundation.config import Settings
 from .foundation.errors import CaretakerError
-from .foundation.tasks import Context
+from .foundation.tasks import Context, run_task
+
+# Options every module takes, so module_defaults for group/caretaker.ops.caretaker can set
+# them once for the whole action group.
+COMMON_SPEC = {
+    "etc": {"type": "path"},
+}
 
 
-def run_as_module(module, task, settings=None):
-    """Run task with module.params and exit through exit_json or fail_json."""
-    ctx = Context(check_mode=module.check_mode, settings=settings or Settings.load(), diff=getattr(module, "_diff", False))
+def module_spec(task) -> dict:
+    return {**task.argument_spec, **COMMON_SPEC}
+
+
+def run_as_module(module_class, task, settings=None):
+    """Build the module, run task with its params and exit through exit_json or fail_json.
+
+    settings is what the task gets when the play sets no `etc`; by default the host's
+    /etc/caretaker (or $CARETAKER_ETC).
+    """
+    module = module_class(argument_spec=module_spec(task), supports_check_mode=True)
+    params = dict(module.params)
+    etc = params.pop("etc", None)
     try:
-        result = task.run(module.params, ctx)
+        if etc or settings is None:
+            settings = Settings.load(etc)
+        ctx = Context(check_mode=module.check_mode, settings=settings, diff=getattr(module, "_diff", False))
+        result = run_task(task, params, ctx)
     except CaretakerError as exc:
         module.fail_json(msg=exc.message, **redact(task.argument_spec, exc.details))
         return

@@ -10,9 +10,12 @@ short_description: List a database's backups with their manifests and restore dr
 version_added: 0.1.0
 description:
   - Reads the manifests and drill results that M(caretaker.ops.pg_backup) and the C(pg_restore_drill) job kind store.
+requirements:
+  - boto3 (only for O(destination=s3))
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
   - caretaker.ops.pg_backup.STORE
@@ -73,8 +76,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=BACKUP_INFO.argument_spec, supports_check_mode=True)
-    run_as_module(module, BACKUP_INFO)
+    run_as_module(AnsibleModule, BACKUP_INFO)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,12 @@ description:
   - Runs still named pending in the catalog after O(stale_upload_hours) (killed, and not followed by another backup)
     are abandoned, their incomplete uploads aborted and their data removed.
   - In check mode returns the exact plan.
+requirements:
+  - boto3 (only for O(destination=s3))
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.pg_backup.STORE
   - caretaker.ops.pg_backup.RETENTION
@@ -78,8 +81,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=BACKUP_PRUNE.argument_spec, supports_check_mode=True)
-    run_as_module(module, BACKUP_PRUNE)
+    run_as_module(AnsibleModule, BACKUP_PRUNE)
 
 
 if __name__ == "__main__":

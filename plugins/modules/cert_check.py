@@ -19,10 +19,12 @@ description:
   - With O(endpoints[].compare_file), alerts when the certificate on disk was renewed but the
     service still serves the old one.
   - Runs as a scheduled caretaker job (kind C(cert_check)) that alerts; the module only reports.
-  - Needs the Python C(cryptography) package (42 or later) on the host.
+requirements:
+  - cryptography >= 42
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -154,8 +156,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=CERT_CHECK.argument_spec, supports_check_mode=True)
-    run_as_module(module, CERT_CHECK)
+    run_as_module(AnsibleModule, CERT_CHECK)
 
 
 if __name__ == "__main__":

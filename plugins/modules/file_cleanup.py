@@ -17,9 +17,12 @@ description:
     O(max_deletions) files per run.
   - Errors on single files (permission denied and the like) are reported in RV(errors), not fatal.
   - The same task runs on hosts as the caretaker job kind C(file_cleanup).
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -152,8 +155,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=FILE_CLEANUP.argument_spec, supports_check_mode=True)
-    run_as_module(module, FILE_CLEANUP)
+    run_as_module(AnsibleModule, FILE_CLEANUP)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ description:
   - The same check runs as a scheduled caretaker job (kind C(health_check)), where each probe alerts
     through the host's alert routes, and as C(caretaker check JOB), which answers like a Nagios plugin.
   - The module only reads; it never sends alerts.
+requirements:
+  - psycopg >= 3.1 (only for the C(postgres) probe)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -94,9 +97,33 @@ options:
       ca_file:
         description: CA bundle to verify against instead of the system's.
         type: path
-      dsn:
-        description: libpq connection string, for C(postgres). Needs psycopg 3 on the host.
+      conninfo:
+        description:
+          - For C(postgres), a libpq connection string or URI. With the options after it, these are the
+            connection settings every caretaker module takes (see M(caretaker.ops.pg_purge)); an option
+            that is set wins over the same setting here. O(probes[].timeout) is the connect timeout.
+          - C(dsn) is its old name.
         type: str
+        default: ""
+        aliases: [dsn]
+      database:
+        description: For C(postgres), the database to connect to.
+        type: str
+      pg_host:
+        description: For C(postgres), the host name, IP address or socket directory.
+        type: str
+      pg_port:
+        description: For C(postgres), the port.
+        type: int
+      pg_user:
+        description: For C(postgres), the role to connect as.
+        type: str
+      pg_password:
+        description: For C(postgres), the password of O(probes[].pg_user).
+        type: str
+      pg_passfile:
+        description: For C(postgres), a libpq password file.
+        type: path
       replication_lag:
         description: On a standby, grade the replay lag in seconds instead of the query latency.
         type: bool
@@ -123,7 +150,10 @@ EXAMPLES = r"""
         warning: 500
         critical: 2000
       - type: postgres
-        dsn: "host=127.0.0.1 dbname=shop user=monitor password={{ monitor_password }}"
+        database: shop
+        pg_host: 127.0.0.1
+        pg_user: monitor
+        pg_password: "{{ monitor_password }}"
   register: health
 
 - name: Fail the play when anything is critical
@@ -182,8 +212,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=HEALTH_CHECK.argument_spec, supports_check_mode=True)
-    run_as_module(module, HEALTH_CHECK)
+    run_as_module(AnsibleModule, HEALTH_CHECK)
 
 
 if __name__ == "__main__":

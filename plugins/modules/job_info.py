@@ -11,10 +11,12 @@ version_added: 0.1.0
 description:
   - Reads the job files in C(/etc/caretaker/jobs) and the run ledger in C(/var/lib/caretaker/state.db)
     and returns what C(caretaker status --json) prints, for AWX surveys and fleet reports.
-  - Needs no Python packages beyond the standard library on the host.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -25,9 +27,6 @@ options:
     description: Include the last O(runs) runs (every attempt) of each job.
     type: int
     default: 0
-  etc:
-    description: The caretaker configuration directory, when not C(/etc/caretaker).
-    type: path
 """
 
 EXAMPLES = r"""
@@ -113,8 +112,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.runner.job_info impo
 
 
 def main():
-    module = AnsibleModule(argument_spec=JOB_INFO.argument_spec, supports_check_mode=True)
-    run_as_module(module, JOB_INFO)
+    run_as_module(AnsibleModule, JOB_INFO)
 
 
 if __name__ == "__main__":

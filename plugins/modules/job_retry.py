@@ -28,10 +28,14 @@ description:
   - An alert goes to O(alert_routes) when the dead set grows, and as critical when it holds more
     than O(dead_cap) jobs; it resolves after a run in which no job died and the set is under the cap.
   - The same task runs on the host as the C(job_retry) job kind of C(caretaker run).
-  - Needs psycopg 3 (job table) or rq (RQ) on the host.
+requirements:
+  - psycopg >= 3.1 (job table backend)
+  - rq >= 2.0 and redis (RQ backend)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
+  - caretaker.ops.postgres
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -48,10 +52,6 @@ options:
     type: str
     required: true
     choices: [postgres, laravel, rq]
-  conninfo:
-    description: libpq connection string or URI of the database with the job table (O(backend=postgres) or O(backend=laravel)).
-    type: str
-    default: ""
   table:
     description: The job table and the names of its columns and status values (O(backend=postgres)).
     type: dict
@@ -266,8 +266,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=JOB_RETRY.argument_spec, supports_check_mode=True)
-    run_as_module(module, JOB_RETRY)
+    run_as_module(AnsibleModule, JOB_RETRY)
 
 
 if __name__ == "__main__":

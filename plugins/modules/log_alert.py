@@ -19,9 +19,12 @@ description:
   - Runs as a scheduled caretaker job (kind C(log_alert)) whose alerts carry sample lines and the
     runbook; the module reports. Outside check mode the module advances the read position of the
     consumer C(adhoc), separate from any job's.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -173,8 +176,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=LOG_ALERT.argument_spec, supports_check_mode=True)
-    run_as_module(module, LOG_ALERT)
+    run_as_module(AnsibleModule, LOG_ALERT)
 
 
 if __name__ == "__main__":

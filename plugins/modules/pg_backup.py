@@ -17,12 +17,18 @@ description:
     none and aborts its upload. A killed run is named pending in the catalog, and the next run removes what it left.
   - Prunes the database's backups after a successful backup when O(prune=true).
   - The same engine runs as the C(pg_backup) job kind of C(caretaker run).
-  - Needs the Python packages psycopg, zstandard, cryptography, and boto3 for S3, on the host.
+requirements:
+  - psycopg >= 3.1
+  - zstandard
+  - cryptography (only with O(recipients))
+  - boto3 (only for O(destination=s3))
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
-  - caretaker.ops.pg_backup.POSTGRES
+  - caretaker.ops.postgres
+  - caretaker.ops.pg_backup.CLIENT
   - caretaker.ops.pg_backup.STORE
   - caretaker.ops.pg_backup.RETENTION
 attributes:
@@ -131,8 +137,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=PG_BACKUP.argument_spec, supports_check_mode=True)
-    run_as_module(module, PG_BACKUP)
+    run_as_module(AnsibleModule, PG_BACKUP)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,17 @@ description:
     fails, nothing of that batch is deleted and the run stops. The bucket or directory is
     checked before the first row is deleted.
   - Every table, column, filter and cutoff is checked before the first row is deleted.
-  - The login in O(conninfo) needs SELECT and DELETE on each table, nothing more.
+  - The PostgreSQL login (O(pg_user) or O(conninfo)) needs SELECT and DELETE on each table, nothing more.
   - The same task runs on the host as the C(pg_purge) job kind of C(caretaker run).
-  - Needs psycopg 3 and, for archives, zstandard (and boto3 for S3) on the host.
+requirements:
+  - psycopg >= 3.1
+  - zstandard (only with archives)
+  - boto3 (only for archives to S3)
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
+  - caretaker.ops.postgres
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -45,12 +50,6 @@ attributes:
     support: full
     details: A second run finds nothing older than the cutoff, unless rows aged past it in between.
 options:
-  conninfo:
-    description:
-      - libpq connection string or URI of the database, for example C(dbname=app host=/run/postgresql).
-      - Empty uses libpq's defaults and C(PG*) environment variables.
-    type: str
-    default: ""
   tables:
     description: The tables to purge, in order.
     type: list
@@ -214,7 +213,9 @@ options:
 EXAMPLES = r"""
 - name: Purge sessions older than 30 days and archive debug events older than a week
   caretaker.ops.pg_purge:
-    conninfo: dbname=app host=/run/postgresql user=postgres
+    database: app
+    pg_host: /run/postgresql
+    pg_user: postgres
     archive_dir: /var/backups/purged
     tables:
       - name: sessions
@@ -322,8 +323,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=PG_PURGE.argument_spec, supports_check_mode=True)
-    run_as_module(module, PG_PURGE)
+    run_as_module(AnsibleModule, PG_PURGE)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,18 @@ description:
     the identity must open the age header; a damaged backup or a wrong key fails with the target untouched.
   - Runs C(pg_restore --exit-on-error); any error fails the task and drops the half-restored database.
   - A replacement is restored under a temporary name and renamed over the target only when complete.
+requirements:
+  - psycopg >= 3.1
+  - zstandard
+  - cryptography (only for encrypted backups)
+  - boto3 (only for O(destination=s3))
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
-  - caretaker.ops.pg_backup.POSTGRES
+  - caretaker.ops.postgres
+  - caretaker.ops.pg_backup.CLIENT
   - caretaker.ops.pg_backup.STORE
 attributes:
   check_mode:
@@ -98,8 +105,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=PG_RESTORE.argument_spec, supports_check_mode=True)
-    run_as_module(module, PG_RESTORE)
+    run_as_module(AnsibleModule, PG_RESTORE)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ description:
   - Asks supervisord over its XML-RPC interface (the unix socket C(supervisorctl) uses) for every
     program's state, PID and uptime.
   - RV(not_running) lists the programs in C(FATAL), C(BACKOFF), C(EXITED) or C(UNKNOWN).
-  - Needs no Python packages beyond the standard library on the host.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -106,8 +108,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=SUPERVISOR_INFO.argument_spec, supports_check_mode=True)
-    run_as_module(module, SUPERVISOR_INFO)
+    run_as_module(AnsibleModule, SUPERVISOR_INFO)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ description:
     caretaker's engine runs in a virtualenv that does not see the system's Python packages.
   - Reports whether C(/var/run/reboot-required) exists, since when, and which packages asked for it.
   - The same report is the C(updates_info) job kind of C(caretaker run), for health checks.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -118,9 +121,8 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=UPDATES_INFO.argument_spec, supports_check_mode=True)
     # Needs nothing from /etc/caretaker, so it runs (without PyYAML) on hosts with or without caretaker.
-    run_as_module(module, UPDATES_INFO, settings=Settings())
+    run_as_module(AnsibleModule, UPDATES_INFO, settings=Settings())
 
 
 if __name__ == "__main__":

@@ -5,13 +5,8 @@ import hashlib
 import json
 
 from caretaker.backup import pg_backup
-from caretaker.foundation import argspec, tasks
 from caretaker.foundation.timestamps import iso
-
-
-def run_task(task, params, check_mode=False, settings=None):
-    values = argspec.validate(task.argument_spec, params, source="test")
-    return task.run(values, tasks.Context(check_mode=check_mode, settings=settings))
+from fixtures.engine import run_task
 
 
 def backup(params, **kwargs):

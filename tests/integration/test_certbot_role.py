@@ -75,7 +75,7 @@ def test_issue_renew_and_reload(pebble, playbook, tmp_path):
     plays = certbot_play(pebble, tmp_path, certificates)
     config_dir = tmp_path / "letsencrypt"
 
-    run = playbook.run(plays, "--check")
+    run = playbook.run(plays, check=True)
     assert run.code == 0, run.failures or run.stderr
     assert not config_dir.exists()
 

@@ -33,20 +33,20 @@ def test_job_with_root_path_fails_naming_the_field(caretaker_host, tmp_path):
     assert "paths[0]" in proc.stderr + proc.stdout and "allow_system_paths" in proc.stderr + proc.stdout
 
 
-def test_module_check_mode_then_apply(tmp_path, ansible_module):
+def test_module_check_mode_then_apply(tmp_path, run_module):
     old = old_file(tmp_path / "x.log")
-    code, preview = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"}, check=True)
-    assert code == 0 and preview["changed"] is True and preview["files"] == [str(old)]
+    preview = run_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"}, check=True)
+    assert not preview.get("failed") and preview["changed"] is True and preview["files"] == [str(old)]
     assert old.exists()
-    code, applied = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
-    assert code == 0 and applied["changed"] is True and not old.exists()
-    code, again = ansible_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
-    assert code == 0 and again["changed"] is False
+    applied = run_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
+    assert not applied.get("failed") and applied["changed"] is True and not old.exists()
+    again = run_module("file_cleanup", {"paths": [str(tmp_path)], "age": "1d"})
+    assert not again.get("failed") and again["changed"] is False
 
 
-def test_module_refuses_root_without_allow_flag(ansible_module):
-    code, result = ansible_module("file_cleanup", {"paths": ["/"], "age": "1d"}, check=True)
-    assert code != 0 and result["failed"] is True
+def test_module_refuses_root_without_allow_flag(run_module):
+    result = run_module("file_cleanup", {"paths": ["/"], "age": "1d"}, check=True)
+    assert result["failed"] is True
     assert "paths[0]" in result["msg"] and "allow_system_paths" in result["msg"]
 
 

@@ -12,15 +12,13 @@ import time
 
 import pytest
 from caretaker.checks import health_check
-from caretaker.foundation.argspec import validate
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
-from caretaker.foundation.tasks import Context
+from fixtures.engine import run_task
 
 
 def run_probes(*probes):
-    args = validate(health_check.HEALTH_SPEC, {"probes": list(probes)})
-    return health_check.HEALTH_CHECK.run(args, Context(settings=Settings()))
+    return run_task(health_check.HEALTH_CHECK, {"probes": list(probes)}, settings=Settings())
 
 
 def by_name(outcome):
@@ -227,17 +225,24 @@ def test_supervisor_programs_running_and_stopped(tmp_path):
 
 
 def test_postgres_select_one_and_lag_on_a_primary(postgres):
-    dsn = f"host={postgres.host} port={postgres.port} user={postgres.user} password={postgres.password} dbname=postgres"
-    found = by_name(run_probes({"type": "postgres", "dsn": dsn, "name": "db"}, {"type": "postgres", "dsn": dsn, "name": "lag", "replication_lag": True}))
+    """The probe takes the connection options of every kind (lib/pg.py); dsn is conninfo's old name."""
+    connection = postgres.args("postgres")
+    found = by_name(run_probes({"type": "postgres", "name": "db", **connection},
+                               {"type": "postgres", "name": "lag", "replication_lag": True, "conninfo": postgres.conninfo()}))
     assert found["db"]["status"] == "ok"
     assert found["db"]["unit"] == "ms"
     assert found["lag"]["status"] == "ok"
     assert found["lag"]["details"] == {"role": "primary"}
-    wrong = dsn.replace(postgres.password, "not-the-password-9")
+    wrong = postgres.conninfo().replace(postgres.password, "not-the-password-9")
     failed = by_name(run_probes({"type": "postgres", "dsn": wrong, "name": "db"}))["db"]
     assert failed["status"] == "critical"
     assert "password authentication failed" in failed["message"]
     assert "not-the-password-9" not in json.dumps(failed)
+    # a structured option wins over the same setting in conninfo
+    fixed = by_name(run_probes({"type": "postgres", "conninfo": wrong, "pg_password": postgres.password, "name": "db"}))["db"]
+    assert fixed["status"] == "ok", fixed
+    with pytest.raises(ConfigError, match=r"conninfo.*not both"):
+        run_probes({"type": "postgres", "dsn": wrong, "conninfo": wrong})
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,10 @@ import os
 import psycopg
 import pytest
 from caretaker.data.job_retry import JOB_RETRY
-from caretaker.foundation import argspec
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
 from caretaker.foundation.ledger import Ledger
-from caretaker.foundation.tasks import Context
+from fixtures.engine import run_task
 
 
 @pytest.fixture
@@ -23,8 +22,7 @@ def host_settings(tmp_path, inbox):
 
 
 def retry(host_settings, check=False, job="retry-app", **args):
-    values = argspec.validate(JOB_RETRY.argument_spec, args)
-    return JOB_RETRY.run(values, Context(check_mode=check, job=job, settings=host_settings))
+    return run_task(JOB_RETRY, args, check_mode=check, job=job, settings=host_settings)
 
 
 # --- PostgreSQL job table -------------------------------------------------------

@@ -9,10 +9,9 @@ import psycopg
 import pytest
 import zstandard
 from caretaker.data.pg_purge import PG_PURGE
-from caretaker.foundation import argspec
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
-from caretaker.foundation.tasks import Context
+from fixtures.engine import run_task
 from psycopg import sql
 
 OLD, NEW = 300, 120
@@ -46,8 +45,7 @@ def settings(tmp_path):
 
 
 def purge(conninfo, tmp_path, tables, check=False, job="purge-events", **extra):
-    args = argspec.validate(PG_PURGE.argument_spec, {"conninfo": conninfo, "tables": tables, **extra})
-    return PG_PURGE.run(args, Context(check_mode=check, job=job, settings=settings(tmp_path)))
+    return run_task(PG_PURGE, {"conninfo": conninfo, "tables": tables, **extra}, check_mode=check, job=job, settings=settings(tmp_path))
 
 
 EVENTS = {"name": "events", "time_column": "created_at", "older_than": "7d"}

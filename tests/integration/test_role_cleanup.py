@@ -8,7 +8,7 @@ import os
 import sys
 
 import pytest
-from fixtures.ansible_local import failures, role_play
+from fixtures.ansible_run import role_play
 from fixtures.engine import ENGINE_PARENT
 
 
@@ -21,10 +21,10 @@ def caretaker_command(caretaker_host, tmp_path):
     return path
 
 
-def converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entries):
+def converge(tmp_path, playbook, caretaker_host, caretaker_command, entries):
     variables = {"runtime_command": str(caretaker_command), "runtime_etc_dir": str(caretaker_host.etc),
                  "cleanup_config": entries}
-    return ansible_playbook(role_play(tmp_path, "cleanup", variables))
+    return playbook.run(role_play("cleanup", variables))
 
 
 @pytest.mark.parametrize(
@@ -40,12 +40,12 @@ def converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entr
         ({"name": "Bad Name", "paths": ["/var/tmp/x"], "age": "1d"}, "cleanup_config entry \"Bad Name\": field name"),
     ],
 )
-def test_bad_entry_fails_naming_entry_and_field_and_changes_nothing(tmp_path, ansible_playbook, caretaker_host, caretaker_command,
+def test_bad_entry_fails_naming_entry_and_field_and_changes_nothing(tmp_path, playbook, caretaker_host, caretaker_command,
                                                                     bad, expected):
     entries = [{"name": "fine", "paths": ["/var/tmp/fine"], "age": "1d"}, bad]
     before = sorted(os.listdir("/etc/cron.d"))
-    code, output = converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entries)
-    assert code != 0
-    assert expected in " ".join(failures(output))
+    run = converge(tmp_path, playbook, caretaker_host, caretaker_command, entries)
+    assert run.code != 0
+    assert expected in " ".join(run.failures)
     assert os.listdir(caretaker_host.etc / "jobs") == []
     assert sorted(os.listdir("/etc/cron.d")) == before

@@ -9,7 +9,7 @@ import pathlib
 import sys
 
 import pytest
-from fixtures.ansible_local import failures, role_play
+from fixtures.ansible_run import role_play
 from fixtures.engine import ENGINE_PARENT
 
 GOOD = [
@@ -29,11 +29,12 @@ def caretaker_command(caretaker_host, tmp_path):
 
 
 @pytest.fixture
-def sync(ansible_module, caretaker_host, caretaker_command, tmp_path):
+def sync(run_module, caretaker_host, caretaker_command, tmp_path):
     def run(jobs, owner="site", check=False, **extra):
         args = {"jobs": jobs, "owner": owner, "seed": "web1", "command": str(caretaker_command),
                 "cron_dir": str(tmp_path / "cron.d"), "unit_dir": str(tmp_path / "units"), **extra}
-        return ansible_module("job_sync", args, check=check)
+        result = run_module("job_sync", args, check=check)
+        return (1 if result.get("failed") else 0), result
     return run
 
 
@@ -42,14 +43,14 @@ def listing(path):
 
 
 @pytest.mark.parametrize("position", [0, 1, 3])
-def test_one_bad_job_among_good_ones_writes_none(tmp_path, ansible_playbook, caretaker_host, caretaker_command, position):
+def test_one_bad_job_among_good_ones_writes_none(tmp_path, playbook, caretaker_host, caretaker_command, position):
     bad = {"name": "broken", "kind": "file_cleanup", "args": {"paths": ["/"], "age": "1d"}, "schedule": "H 2 * * *"}
     jobs = [*GOOD[:position], bad, *GOOD[position:]]
     cron_before = listing(pathlib.Path("/etc/cron.d"))
-    code, output = ansible_playbook(role_play(tmp_path, "jobs", {
+    run = playbook.run(role_play("jobs", {
         "runtime_command": str(caretaker_command), "runtime_etc_dir": str(caretaker_host.etc), "jobs_config": jobs}))
-    assert code != 0
-    assert "job broken: args.paths[0]: refusing to clean the system directory /" in " ".join(failures(output))
+    assert run.code != 0
+    assert "job broken: args.paths[0]: refusing to clean the system directory /" in " ".join(run.failures)
     assert listing(caretaker_host.etc / "jobs") == []
     assert listing(pathlib.Path("/etc/cron.d")) == cron_before
 

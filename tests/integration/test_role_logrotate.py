@@ -6,13 +6,13 @@ import subprocess
 import sys
 import time
 
-from fixtures.ansible_local import failures, role_play
+from fixtures.ansible_run import role_play
 
 
-def converge(tmp_path, ansible_playbook, entries, check=False, **more):
+def converge(tmp_path, playbook, entries, check=False, **more):
     variables = {"logrotate_directory": str(tmp_path / "logrotate.d"), "logrotate_schedule": False,
                  "logrotate_config": entries, **more}
-    return ansible_playbook(role_play(tmp_path, "logrotate", variables), check=check)
+    return playbook.run(role_play("logrotate", variables), check=check)
 
 
 def reloads(tmp_path, count):
@@ -38,7 +38,7 @@ def logrotate(tmp_path, force=True):
     return subprocess.run(argv, capture_output=True, text=True, check=True)
 
 
-def test_rotates_compresses_next_cycle_and_runs_postrotate(tmp_path, ansible_playbook):
+def test_rotates_compresses_next_cycle_and_runs_postrotate(tmp_path, playbook):
     (tmp_path / "logrotate.d").mkdir()
     logs = tmp_path / "app"
     logs.mkdir()
@@ -57,8 +57,8 @@ def test_rotates_compresses_next_cycle_and_runs_postrotate(tmp_path, ansible_pla
         assert app.stdout.readline().strip() == "ready"
         entry = {"name": "app", "paths": [f"{logs}/*.log"], "rotate": 3, "create": "0640 root adm",
                  "postrotate": f"kill -HUP {app.pid}"}
-        code, output = converge(tmp_path, ansible_playbook, [entry])
-        assert code == 0, failures(output)
+        run = converge(tmp_path, playbook, [entry])
+        assert run.code == 0, run.failures
         (logs / "web.log").write_text("first\n")
         logrotate(tmp_path)
         assert (logs / "web.log.1").read_text() == "first\n"  # delaycompress: not yet compressed
@@ -76,70 +76,70 @@ def test_rotates_compresses_next_cycle_and_runs_postrotate(tmp_path, ansible_pla
         app.wait()
 
 
-def test_check_mode_then_apply_then_idempotent(tmp_path, ansible_playbook):
+def test_check_mode_then_apply_then_idempotent(tmp_path, playbook):
     (tmp_path / "logrotate.d").mkdir()
     entries = [{"name": "web", "paths": ["/var/log/web/*.log"], "maxsize": "100M", "dateext": True}]
-    code, output = converge(tmp_path, ansible_playbook, entries, check=True)
-    assert code == 0 and changed(output) == 1
+    run = converge(tmp_path, playbook, entries, check=True)
+    assert run.code == 0 and run.stats["changed"] == 1
     assert os.listdir(tmp_path / "logrotate.d") == []
-    code, output = converge(tmp_path, ansible_playbook, entries)
-    assert code == 0 and changed(output) == 1
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 1
     content = (tmp_path / "logrotate.d" / "web").read_text()
     assert "maxsize 100M" in content and "dateext" in content and content.startswith("#\n# Ansible managed")
-    code, output = converge(tmp_path, ansible_playbook, entries, check=True)
-    assert code == 0 and changed(output) == 0
-    code, output = converge(tmp_path, ansible_playbook, entries)
-    assert code == 0 and changed(output) == 0
+    run = converge(tmp_path, playbook, entries, check=True)
+    assert run.code == 0 and run.stats["changed"] == 0
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 0
 
 
-def test_inventory_levels_merge_by_name_and_absent_drops(tmp_path, ansible_playbook):
+def test_inventory_levels_merge_by_name_and_absent_drops(tmp_path, playbook):
     (tmp_path / "logrotate.d").mkdir()
-    code, output = converge(
-        tmp_path, ansible_playbook,
+    run = converge(
+        tmp_path, playbook,
         [{"name": "web", "paths": ["/var/log/web/*.log"]}, {"name": "jobs", "paths": ["/var/log/jobs.log"]}],
         logrotate_group_config=[{"name": "web", "rotate": 30}],
         logrotate_host_config=[{"name": "web", "frequency": "weekly"}, {"name": "jobs", "state": "absent"}],
     )
-    assert code == 0, failures(output)
+    assert run.code == 0, run.failures
     assert os.listdir(tmp_path / "logrotate.d") == ["web"]
     content = (tmp_path / "logrotate.d" / "web").read_text()
     assert "rotate 30" in content and "weekly" in content and "/var/log/web/*.log" in content
 
 
-def test_undeclared_managed_files_are_removed_others_kept(tmp_path, ansible_playbook):
+def test_undeclared_managed_files_are_removed_others_kept(tmp_path, playbook):
     directory = tmp_path / "logrotate.d"
     directory.mkdir()
     (directory / "dpkg").write_text("/var/log/dpkg.log {\n  monthly\n}\n")
-    code, _output = converge(tmp_path, ansible_playbook, [{"name": "a", "paths": ["/x/a.log"]}, {"name": "b", "paths": ["/x/b.log"]}])
-    assert code == 0 and sorted(os.listdir(directory)) == ["a", "b", "dpkg"]
-    code, output = converge(tmp_path, ansible_playbook, [{"name": "a", "paths": ["/x/a.log"]}])
-    assert code == 0 and changed(output) == 1
+    run = converge(tmp_path, playbook, [{"name": "a", "paths": ["/x/a.log"]}, {"name": "b", "paths": ["/x/b.log"]}])
+    assert run.code == 0 and sorted(os.listdir(directory)) == ["a", "b", "dpkg"]
+    run = converge(tmp_path, playbook, [{"name": "a", "paths": ["/x/a.log"]}])
+    assert run.code == 0 and run.stats["changed"] == 1
     assert sorted(os.listdir(directory)) == ["a", "dpkg"]
 
 
-def test_entry_logrotate_rejects_fails_naming_entry_and_field_and_keeps_old_file(tmp_path, ansible_playbook):
+def test_entry_logrotate_rejects_fails_naming_entry_and_field_and_keeps_old_file(tmp_path, playbook):
     directory = tmp_path / "logrotate.d"
     directory.mkdir()
     good = [{"name": "web", "paths": ["/var/log/web/*.log"], "maxsize": "10M"}]
-    assert converge(tmp_path, ansible_playbook, good)[0] == 0
+    assert converge(tmp_path, playbook, good).code == 0
     before = (directory / "web").read_text()
 
     bad = [{"name": "web", "paths": ["/var/log/web/*.log"], "maxsize": "10Q"},
            {"name": "other", "paths": ["/var/log/other.log"]}]
-    code, output = converge(tmp_path, ansible_playbook, bad)
-    assert code != 0
-    message = " ".join(failures(output))
+    run = converge(tmp_path, playbook, bad)
+    assert run.code != 0
+    message = " ".join(run.failures)
     assert "entry 'web', field maxsize" in message and "unknown unit 'Q'" in message
     assert (directory / "web").read_text() == before
     assert sorted(os.listdir(directory)) == ["web"]  # the good entry was not installed either: nothing changed
 
-    code, output = converge(tmp_path, ansible_playbook, [{"name": "web", "paths": ["/var/log/web/*.log"], "su": "nosuchuser adm"}])
-    assert code != 0 and "entry 'web', field su" in " ".join(failures(output))
+    run = converge(tmp_path, playbook, [{"name": "web", "paths": ["/var/log/web/*.log"], "su": "nosuchuser adm"}])
+    assert run.code != 0 and "entry 'web', field su" in " ".join(run.failures)
     assert (directory / "web").read_text() == before
 
 
-def test_entry_without_paths_fails_naming_entry_and_field(tmp_path, ansible_playbook):
+def test_entry_without_paths_fails_naming_entry_and_field(tmp_path, playbook):
     (tmp_path / "logrotate.d").mkdir()
-    code, output = converge(tmp_path, ansible_playbook, [{"name": "web", "rotate": 3}])
-    assert code != 0 and "logrotate_config entry 'web': field paths" in " ".join(failures(output))
+    run = converge(tmp_path, playbook, [{"name": "web", "rotate": 3}])
+    assert run.code != 0 and "logrotate_config entry 'web': field paths" in " ".join(run.failures)
     assert os.listdir(tmp_path / "logrotate.d") == []

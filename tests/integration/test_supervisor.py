@@ -7,18 +7,15 @@ import sys
 import time
 
 import pytest
-from caretaker.foundation import argspec
 from caretaker.foundation.errors import TransientError
-from caretaker.foundation.tasks import Context
 from caretaker.lib.supervisor import SUPERVISOR_INFO
-from fixtures.engine import ENGINE_PARENT
+from fixtures.engine import ENGINE_PARENT, run_task
 
 SLEEPER = f"{sys.executable} -c 'import time; time.sleep(3600)'"
 
 
 def info(supervisord, **params):
-    args = argspec.validate(SUPERVISOR_INFO.argument_spec, {"server_url": supervisord.url, **params})
-    return SUPERVISOR_INFO.run(args, Context())
+    return run_task(SUPERVISOR_INFO, {"server_url": supervisord.url, **params})
 
 
 def add_listener(supervisord, caretaker_host, *extra):
@@ -67,9 +64,8 @@ def test_info_reports_running_and_failed_programs(supervisord):
 
 
 def test_info_without_supervisord_is_a_transient_error(tmp_path):
-    args = argspec.validate(SUPERVISOR_INFO.argument_spec, {"server_url": f"unix://{tmp_path}/absent.sock"})
     with pytest.raises(TransientError, match="cannot reach supervisord"):
-        SUPERVISOR_INFO.run(args, Context())
+        run_task(SUPERVISOR_INFO, {"server_url": f"unix://{tmp_path}/absent.sock"})
 
 
 def test_sigkilled_worker_is_restarted_and_running_again(supervisord):
@@ -115,10 +111,10 @@ def test_crash_looping_program_alerts_once(supervisord, caretaker_host, inbox):
     assert len([a for a in inbox.payloads("webhook") if a["key"] == "supervisor:flaky:exits"]) == 1  # ... without a second alert
 
 
-def test_module_reports_through_ansible(supervisord, ansible_module):
+def test_module_reports_through_ansible(supervisord, run_module):
     supervisord.add_program("web", SLEEPER, startsecs=0)
     supervisord.start()
     running = supervisord.wait_for("web", "RUNNING")
-    code, result = ansible_module("supervisor_info", {"server_url": supervisord.url}, check=True)
-    assert code == 0 and result["changed"] is False
+    result = run_module("supervisor_info", {"server_url": supervisord.url}, check=True)
+    assert not result.get("failed") and result["changed"] is False
     assert [(p["name"], p["state"], p["pid"]) for p in result["programs"]] == [("web", "RUNNING", running["pid"])]

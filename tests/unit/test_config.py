@@ -30,7 +30,8 @@ def test_hand_written_yaml_without_pyyaml_names_the_fix(tmp_path, without_yaml):
     path.write_text("kind: noop\n")
     with pytest.raises(ConfigError) as error:
         read_yaml(str(path))
-    assert "caretaker virtualenv" in error.value.message
+    assert "needs the Python package PyYAML" in error.value.message
+    assert "/opt/caretaker/bin/python3" in error.value.message
     assert str(path) in error.value.message
 
 

@@ -7,17 +7,15 @@ import sys
 import time
 
 import pytest
-from caretaker.foundation import argspec
 from caretaker.foundation.errors import ConfigError
-from caretaker.foundation.tasks import Context
 from caretaker.hygiene.file_cleanup import FILE_CLEANUP
+from fixtures.engine import run_task
 
 DAY = 86400
 
 
 def run(check_mode=False, **params):
-    args = argspec.validate(FILE_CLEANUP.argument_spec, params, source="test")
-    return FILE_CLEANUP.run(args, Context(check_mode=check_mode))
+    return run_task(FILE_CLEANUP, params, check_mode=check_mode)
 
 
 def make(path, size=10, age_days=0, stamp="mtime"):

@@ -51,14 +51,9 @@ CATALOG_FORMAT = 2
 ID_PATTERN = re.compile(r"^(\d{8}T\d{9})Z-[0-9a-f]{6}$")  # UTC to the millisecond, then random
 
 PG_SPEC = {
+    **pg.CONNECTION_SPEC,
     "database": {"type": "str", "required": True},
-    "pg_host": {"type": "str"},
-    "pg_port": {"type": "int", "default": 5432},
-    "pg_user": {"type": "str"},
-    "pg_password": {"type": "str", "no_log": True},
-    "pg_passfile": {"type": "path"},
     "pg_bin_dir": {"type": "path"},
-    "connect_timeout": {"type": "int", "default": 10},
 }
 
 BACKUP_SPEC = {
@@ -172,27 +167,8 @@ def manifest_of(entry):
 # ---------------------------------------------------------------------- PostgreSQL
 
 
-def _connect_kwargs(args, dbname):
-    kwargs = {"dbname": dbname, "port": args["pg_port"], "connect_timeout": args["connect_timeout"], "application_name": "caretaker"}
-    for option, key in (("pg_host", "host"), ("pg_user", "user"), ("pg_password", "password"), ("pg_passfile", "passfile")):
-        if args.get(option):
-            kwargs[key] = args[option]
-    return kwargs
-
-
 def connect(args, dbname=None, autocommit=False):
-    return pg.connect(autocommit=autocommit, database_field="database", credentials_field="pg_password",
-                      **_connect_kwargs(args, dbname or args["database"]))
-
-
-def _pg_env(args):
-    env = dict(os.environ)
-    for option, name in (("pg_host", "PGHOST"), ("pg_user", "PGUSER"), ("pg_password", "PGPASSWORD"), ("pg_passfile", "PGPASSFILE")):
-        if args.get(option):
-            env[name] = args[option]
-    env["PGPORT"] = str(args["pg_port"])
-    env["PGCONNECT_TIMEOUT"] = str(args["connect_timeout"])
-    return env
+    return pg.connect(args, autocommit=autocommit, dbname=dbname)
 
 
 def pg_program(args, name, server_version):
@@ -436,10 +412,11 @@ def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, 
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
     pg_dump = pg_program(args, "pg_dump", server_version)
-    argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}", "--no-password", f"--dbname={args['database']}"]
+    target, env = pg.program_connection(args)
+    argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}", "--no-password", f"--dbname={target}"]
     ctx.log("dump_start", backup_id=backup_id, key=data_key, argv=argv)
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_pg_env(args))
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as exc:
         raise CaretakerError(f"cannot run {pg_dump}: {exc.strerror}") from None
     with contextlib.suppress(OSError):  # a pipe as large as a read lets pg_dump run ahead while a chunk compresses
@@ -554,8 +531,8 @@ def _stream_restore(args, store, manifest, identities, dbname, server_version):
     import zstandard
 
     pg_restore = pg_program(args, "pg_restore", server_version)
-    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={dbname}"] + (["--no-owner"] if args["no_owner"] else [])
-    env = _pg_env(args)
+    target, env = pg.program_connection(args, dbname=dbname)
+    argv = [pg_restore, "--exit-on-error", "--no-password", f"--dbname={target}"] + (["--no-owner"] if args["no_owner"] else [])
     reader = store.open_reader(manifest["key"])
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import time
 
-from ..foundation.errors import ConfigError
+from ..foundation.errors import CaretakerError, ConfigError, missing_library
 from ..foundation.tasks import Task
+from ..lib import pg
 from . import check
 from .check import Finding, measured, unknown
 
@@ -45,7 +46,9 @@ PROBE_OPTIONS = {
     "body_contains": {"type": "str"},
     "verify_tls": {"type": "bool", "default": True},
     "ca_file": {"type": "path"},
-    "dsn": {"type": "str", "no_log": True},
+    # the postgres probe: the connection options of every kind, its timeout the probe's own
+    **{name: rules for name, rules in pg.CONNECTION_SPEC.items() if name != "connect_timeout"},
+    "conninfo": {**pg.CONNECTION_SPEC["conninfo"], "aliases": ["dsn"]},
     "replication_lag": {"type": "bool", "default": False},
     "timeout": {"type": "float", "default": 10.0},
 }
@@ -283,24 +286,25 @@ def probe_http(probe, field, limits):
 
 
 def probe_postgres(probe, field, limits):
-    dsn = _need(probe, "dsn", field)
     name = probe["name"] or "postgres"
     try:
         import psycopg
-    except ImportError:
-        return [unknown(name, "psycopg is not installed on this host")]
+    except ImportError as exc:
+        return [unknown(name, str(missing_library(exc) or exc))]
     started = time.monotonic()
     try:
-        with psycopg.connect(dsn, connect_timeout=max(1, int(probe["timeout"])), autocommit=True) as conn:
+        with pg.connect(probe, connect_timeout=max(1, int(probe["timeout"]))) as conn:
             conn.execute("SELECT 1").fetchone()
             elapsed = round((time.monotonic() - started) * 1000, 1)
             if probe["replication_lag"]:
                 row = conn.execute(
                     "SELECT pg_is_in_recovery(), EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
                 ).fetchone()
+    except CaretakerError as exc:
+        return [Finding(name, "critical", f"cannot connect to PostgreSQL: {exc.message}")]
     except psycopg.Error as exc:
-        # connection errors carry the server's words, never the DSN's password
-        return [Finding(name, "critical", f"cannot query PostgreSQL: {str(exc).strip().splitlines()[0]}")]
+        # the server's words, never the connection string's password
+        return [Finding(name, "critical", f"cannot query PostgreSQL: {pg.first_line(exc)}")]
     if not probe["replication_lag"]:
         return [measured(name, elapsed, "ms", limits, f"SELECT 1 in {elapsed} ms", minimum=0)]
     lag_limits = check.thresholds(probe, field, DEFAULT_THRESHOLDS["postgres_lag"])

@@ -47,7 +47,7 @@ LARAVEL_OPTIONS = {
 
 ARGUMENT_SPEC = {
     "backend": {"type": "str", "required": True, "choices": ["postgres", "laravel", "rq"]},
-    "conninfo": pg.CONNINFO_OPTION,
+    **pg.CONNECTION_SPEC,
     "table": {"type": "dict", "options": TABLE_OPTIONS},
     "laravel": {"type": "dict", "default": {}, "options": LARAVEL_OPTIONS},
     "redis_url": {"type": "str", "default": "redis://127.0.0.1:6379/0", "no_log": True},
@@ -145,7 +145,7 @@ class _TableQueue:
     def __init__(self, args, label):
         self.args = args
         self.label = label
-        self.conn = pg.connect(args["conninfo"])
+        self.conn = pg.connect(args)
 
     def close(self):
         self.conn.close()

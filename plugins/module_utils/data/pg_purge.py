@@ -79,7 +79,7 @@ TABLE_OPTIONS = {
 ARCHIVE_OPTIONS = {**backup_store.STORE_SPEC, "directory": {"type": "path"}}
 
 ARGUMENT_SPEC = {
-    "conninfo": pg.CONNINFO_OPTION,
+    **pg.CONNECTION_SPEC,
     "tables": {"type": "list", "elements": "dict", "required": True, "options": TABLE_OPTIONS},
     "archive": {"type": "dict", "options": ARCHIVE_OPTIONS},
     "archive_dir": {"type": "path"},
@@ -357,7 +357,7 @@ class Purge:
 
     # the run ------------------------------------------------------------------
     def run(self):
-        conn = pg.connect(self.args["conninfo"])
+        conn = pg.connect(self.args)
         try:
             with pg.explained_errors("pg_purge"):
                 return self._run(conn)

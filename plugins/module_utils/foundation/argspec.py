@@ -3,7 +3,7 @@
 Each task declares one ARGUMENT_SPEC (Ansible's format). The module hands it to
 AnsibleModule; job files on the host, where Ansible is absent, are checked here with the
 subset of that format the engine uses: type, required, default, choices, elements,
-options and no_log.
+options, aliases and no_log.
 """
 
 from __future__ import annotations
@@ -83,6 +83,12 @@ CONVERTERS = {
 def validate(spec: dict, params: dict | None, source: str = "", prefix: str = "") -> dict:
     """Return params converted and completed with defaults, or raise ConfigError."""
     params = dict(params or {})
+    for name, rules in spec.items():  # an alias (an option's old name) counts as the option
+        for alias in rules.get("aliases", ()):
+            if alias in params:
+                if name in params:
+                    raise ConfigError(f"set {name} or its old name {alias}, not both", field=prefix + name, source=source)
+                params[name] = params.pop(alias)
     unknown = sorted(set(params) - set(spec))
     if unknown:
         raise ConfigError(

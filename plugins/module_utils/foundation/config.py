@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import argspec
-from .errors import ConfigError
+from .errors import ConfigError, MissingLibrary
 
 JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -159,8 +159,7 @@ def _read_json(text, path):
     try:
         return json.loads(body)
     except ValueError:
-        raise ConfigError("PyYAML is not installed for this Python and the file is not JSON; "
-                          "use the caretaker virtualenv's Python (/opt/caretaker/bin/python3)", source=path) from None
+        raise ConfigError(f"is not JSON, and reading YAML {MissingLibrary('PyYAML').message}", source=path) from None
 
 
 def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_args: bool = True) -> Job:

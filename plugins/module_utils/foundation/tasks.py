@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, missing_library
 from .timestamps import now_iso
 
 # The engine's top package: `caretaker` on a host, the collection's module_utils under Ansible.
@@ -80,3 +80,17 @@ def load_task(kind: str, source: str | None = None) -> Task:
     module_name, attribute = target.split(":")
     module = importlib.import_module(f"{ENGINE}.{module_name}")
     return getattr(module, attribute)
+
+
+def run_task(task: Task, args: dict, ctx: Context):
+    """task.run, with a missing optional package reported as one line naming it (no traceback).
+
+    The module bridge, the job runner and `caretaker check` all run tasks through here.
+    """
+    try:
+        return task.run(args, ctx)
+    except ImportError as exc:
+        missing = missing_library(exc)
+        if missing is None:
+            raise
+        raise missing from None

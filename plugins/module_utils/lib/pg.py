@@ -8,43 +8,84 @@ from __future__ import annotations
 
 from ..foundation.errors import CaretakerError, ConfigError, TransientError, translated
 
-CONNINFO_OPTION = {
-    "type": "str",
-    "default": "",
-    "no_log": True,
+# How every kind reaches PostgreSQL: libpq's usual keys as pg_* options, and conninfo for
+# anything else libpq takes (sslmode, service, target_session_attrs...). An option set here
+# wins over the same key in conninfo; unset ones fall back to conninfo, then libpq's defaults
+# and PG* variables.
+CONNECTION_SPEC = {
+    "conninfo": {"type": "str", "default": "", "no_log": True},
+    "database": {"type": "str"},
+    "pg_host": {"type": "str"},
+    "pg_port": {"type": "int"},
+    "pg_user": {"type": "str"},
+    "pg_password": {"type": "str", "no_log": True},
+    "pg_passfile": {"type": "path"},
+    "connect_timeout": {"type": "int", "default": 10},
 }
 
+# option -> libpq key
+_LIBPQ_KEYS = {"database": "dbname", "pg_host": "host", "pg_port": "port", "pg_user": "user",
+               "pg_password": "password", "pg_passfile": "passfile", "connect_timeout": "connect_timeout"}
 
-def connect(conninfo="", field="conninfo", autocommit=True, database_field=None, credentials_field=None, **params):
-    """A connection with the session in UTC, or an error an operator can act on.
 
-    conninfo and params are libpq's. A database that does not exist and refused credentials
-    are ConfigErrors naming the option at fault (database_field, credentials_field, else field):
+def libpq_params(args, **override):
+    """The libpq keys (beyond conninfo) that args set; override wins (dbname of a restore target)."""
+    params = {key: args[option] for option, key in _LIBPQ_KEYS.items() if args.get(option) is not None}
+    params.update({key: value for key, value in override.items() if value is not None})
+    return params
+
+
+def connect(args, autocommit=True, **override):
+    """A connection from the CONNECTION_SPEC options in args, with the session in UTC.
+
+    override sets libpq keys beyond args (the dbname of a restore target). A database that
+    does not exist and refused credentials are ConfigErrors naming the option at fault:
     trying again will not help. A server that cannot be reached is a TransientError.
     """
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
+    conninfo = args.get("conninfo") or ""
+    params = {"application_name": "caretaker", **libpq_params(args, **override)}
     try:
-        target = conninfo_to_dict(conninfo or "", **params)
+        target = conninfo_to_dict(conninfo, **params)
     except psycopg.ProgrammingError:
         # psycopg's message may quote the string, password included: say less.
-        raise ConfigError("is not a valid libpq connection string or URI", field=field) from None
+        raise ConfigError("is not a valid libpq connection string or URI", field="conninfo") from None
     where = f"{target.get('host') or 'the local socket'} port {target.get('port') or 5432}"
     try:
-        conn = psycopg.connect(conninfo or "", autocommit=autocommit, **{"connect_timeout": 10, **params})
+        conn = psycopg.connect(conninfo, autocommit=autocommit, **{"connect_timeout": 10, **params})
     except psycopg.OperationalError as exc:
         text = str(exc).strip()
         said = text.splitlines()[-1] if text else type(exc).__name__
         if 'database "' in text and "does not exist" in text:
-            raise ConfigError(f"database {target.get('dbname')!r} does not exist on the server at {where}", field=database_field or field) from None
+            field = "conninfo" if conninfo and not args.get("database") else "database"
+            raise ConfigError(f"database {target.get('dbname')!r} does not exist on the server at {where}", field=field) from None
         if "password authentication failed" in text or "no password supplied" in text or ("role" in text and "does not exist" in text):
-            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {said}", field=credentials_field or field) from None
+            field = "conninfo" if conninfo and not (args.get("pg_password") or args.get("pg_user")) else "pg_password"
+            raise ConfigError(f"PostgreSQL at {where} refused the credentials: {said}", field=field) from None
         raise TransientError(f"cannot reach PostgreSQL at {where}: {said}") from None
     conn.execute("SET TimeZone = 'UTC'")
     if not autocommit:
         conn.commit()  # the SET opened a transaction; the caller's work starts its own
     return conn
+
+
+def program_connection(args, **override):
+    """(--dbname value, environment) for a libpq program (pg_dump, pg_restore).
+
+    The password goes in the environment, never on the command line where `ps` shows it.
+    """
+    import os
+
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    target = conninfo_to_dict(args.get("conninfo") or "", **libpq_params(args, **override))
+    env = dict(os.environ)
+    password = target.pop("password", None)
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    return make_conninfo(**target), env
 
 
 def explained_errors(what):

@@ -92,10 +92,7 @@ def render_table(report):
 
 
 def _job_info(args, ctx):
-    from ..foundation.config import Settings
-
-    settings = Settings.load(args["etc"]) if args["etc"] else ctx.settings
-    report = collect(settings, include_runs=args["runs"])
+    report = collect(ctx.settings, include_runs=args["runs"])
     if args["job"]:
         report["jobs"] = [job for job in report["jobs"] if job["name"] == args["job"]]
         report["dead_letters"] = [letter for letter in report["dead_letters"] if letter["job"] == args["job"]]
@@ -107,7 +104,6 @@ JOB_INFO = Task(
     argument_spec={
         "job": {"type": "str"},
         "runs": {"type": "int", "default": 0},
-        "etc": {"type": "path"},
     },
     run=_job_info,
 )

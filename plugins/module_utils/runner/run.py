@@ -36,7 +36,7 @@ from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
 from ..foundation.ledger import Ledger
-from ..foundation.tasks import Context, load_task
+from ..foundation.tasks import Context, load_task, run_task
 from ..foundation.timestamps import now_iso
 
 PR_SET_PDEATHSIG = 1
@@ -330,7 +330,7 @@ def _child(task, job, settings, run_id, out_write, result_write, go_read):
                 os.chdir(program["cwd"])
             os.execvpe(program["argv"][0], program["argv"], program["env"] or os.environ)
         ctx = Context(job=job.name, run_id=run_id, settings=settings, verbose=True)
-        result = task.run(job.args, ctx)
+        result = run_task(task, job.args, ctx)
         os.write(result_write, json.dumps({"result": result}, default=str).encode())
         code = 0
     except CaretakerError as exc:
