@@ -327,7 +327,7 @@ def _log_alert(args, ctx):
     if not os.path.isfile(path):
         reason = "does not exist" if not os.path.exists(path) else "is not a regular file"
         return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
-                             args["runbook"])
+                            args["runbook"])
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
     try:
