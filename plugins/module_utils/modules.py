@@ -16,7 +16,9 @@ def run_as_module(module, task, settings=None):
     """Run task with module.params and exit through exit_json or fail_json."""
     ctx = Context(check_mode=module.check_mode, settings=settings or Settings.load(), diff=getattr(module, "_diff", False))
     try:
-        result = task.run(module.params, ctx)
+        # The engine's own checks and conversions (durations to seconds) on top of AnsibleModule's.
+        args = task.validate({name: module.params.get(name) for name in task.argument_spec}, ctx.settings)
+        result = task.run(args, ctx)
     except CaretakerError as exc:
         module.fail_json(msg=exc.message, **redact(task.argument_spec, exc.details))
         return

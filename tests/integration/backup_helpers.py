@@ -4,13 +4,12 @@ import concurrent.futures
 import hashlib
 import json
 
-from caretaker.foundation import argspec, tasks
-
 from caretaker.backup import pg_backup
+from caretaker.foundation import tasks
 
 
 def run_task(task, params, check_mode=False, settings=None):
-    values = argspec.validate(task.argument_spec, params, source="test")
+    values = task.validate(params, source="test")
     return task.run(values, tasks.Context(check_mode=check_mode, settings=settings))
 
 

@@ -12,14 +12,13 @@ import time
 
 import pytest
 from caretaker.checks import health_check
-from caretaker.foundation.argspec import validate
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
 from caretaker.foundation.tasks import Context
 
 
 def run_probes(*probes):
-    args = validate(health_check.HEALTH_SPEC, {"probes": list(probes)})
+    args = health_check.HEALTH_CHECK.validate({"probes": list(probes)})
     return health_check.HEALTH_CHECK.run(args, Context(settings=Settings()))
 
 

@@ -7,10 +7,9 @@ import os
 
 import psycopg
 import pytest
-from caretaker.foundation import argspec
+from caretaker.data.job_retry import JOB_RETRY
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
-from caretaker.data.job_retry import JOB_RETRY
 from caretaker.foundation.ledger import Ledger
 from caretaker.foundation.tasks import Context
 
@@ -23,7 +22,7 @@ def host_settings(tmp_path, inbox):
 
 
 def retry(host_settings, check=False, job="retry-app", **args):
-    values = argspec.validate(JOB_RETRY.argument_spec, args)
+    values = JOB_RETRY.validate(args)
     return JOB_RETRY.run(values, Context(check_mode=check, job=job, settings=host_settings))
 
 

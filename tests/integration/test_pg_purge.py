@@ -8,10 +8,9 @@ import uuid
 import psycopg
 import pytest
 import zstandard
-from caretaker.foundation import argspec
+from caretaker.data.pg_purge import PG_PURGE
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
-from caretaker.data.pg_purge import PG_PURGE
 from caretaker.foundation.tasks import Context
 from psycopg import sql
 
@@ -46,7 +45,7 @@ def settings(tmp_path):
 
 
 def purge(conninfo, tmp_path, tables, check=False, job="purge-events", **extra):
-    args = argspec.validate(PG_PURGE.argument_spec, {"conninfo": conninfo, "tables": tables, **extra})
+    args = PG_PURGE.validate({"conninfo": conninfo, "tables": tables, **extra})
     return PG_PURGE.run(args, Context(check_mode=check, job=job, settings=settings(tmp_path)))
 
 

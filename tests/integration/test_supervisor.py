@@ -7,17 +7,16 @@ import sys
 import time
 
 import pytest
-from caretaker.foundation import argspec
 from caretaker.foundation.errors import TransientError
-from caretaker.lib.supervisor import SUPERVISOR_INFO
 from caretaker.foundation.tasks import Context
+from caretaker.lib.supervisor import SUPERVISOR_INFO
 from fixtures.engine import ENGINE_PARENT
 
 SLEEPER = f"{sys.executable} -c 'import time; time.sleep(3600)'"
 
 
 def info(supervisord, **params):
-    args = argspec.validate(SUPERVISOR_INFO.argument_spec, {"server_url": supervisord.url, **params})
+    args = SUPERVISOR_INFO.validate({"server_url": supervisord.url, **params})
     return SUPERVISOR_INFO.run(args, Context())
 
 
@@ -67,7 +66,7 @@ def test_info_reports_running_and_failed_programs(supervisord):
 
 
 def test_info_without_supervisord_is_a_transient_error(tmp_path):
-    args = argspec.validate(SUPERVISOR_INFO.argument_spec, {"server_url": f"unix://{tmp_path}/absent.sock"})
+    args = SUPERVISOR_INFO.validate({"server_url": f"unix://{tmp_path}/absent.sock"})
     with pytest.raises(TransientError, match="cannot reach supervisord"):
         SUPERVISOR_INFO.run(args, Context())
 

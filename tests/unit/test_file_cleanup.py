@@ -7,16 +7,15 @@ import sys
 import time
 
 import pytest
-from caretaker.foundation import argspec
 from caretaker.foundation.errors import ConfigError
-from caretaker.hygiene.file_cleanup import FILE_CLEANUP
 from caretaker.foundation.tasks import Context
+from caretaker.hygiene.file_cleanup import FILE_CLEANUP
 
 DAY = 86400
 
 
 def run(check_mode=False, **params):
-    args = argspec.validate(FILE_CLEANUP.argument_spec, params, source="test")
+    args = FILE_CLEANUP.validate(params, source="test")
     return FILE_CLEANUP.run(args, Context(check_mode=check_mode))
 
 
@@ -226,7 +225,7 @@ def test_min_free_deletes_oldest_until_the_filesystem_has_room(tmpfs):
         ({"paths": ["/usr/share/doc"], "age": "1d"}, "paths[0]", "system directory"),
         ({"paths": ["relative/dir"], "age": "1d"}, "paths[0]", "must be an absolute path"),
         ({"paths": ["/tmp"]}, "age", "give at least one of age"),
-        ({"paths": ["/tmp"], "age": "soon"}, "age", "is not an age"),
+        ({"paths": ["/tmp"], "age": "soon"}, "age", "is not a duration"),
         ({"paths": ["/tmp"], "min_free": "120%"}, "min_free", "percentage"),
         ({"paths": ["/tmp"], "max_size": "lots"}, "max_size", "is not a size"),
         ({"paths": ["/tmp"], "age": "1d", "max_deletions": 0}, "max_deletions", "at least 1"),
