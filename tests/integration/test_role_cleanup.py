@@ -36,7 +36,7 @@ def converge(tmp_path, ansible_playbook, caretaker_host, caretaker_command, entr
          "cleanup_config entry 'etc': args.paths[1]: refusing to clean the system directory /etc"),
         ({"name": "forever", "paths": ["/var/tmp/x"]},
          "cleanup_config entry 'forever': args.age: give at least one of age, min_free or max_size"),
-        ({"name": "nowhere", "age": "1d"}, "cleanup_config entry 'nowhere': field paths: list at least one directory"),
+        ({"name": "nowhere", "age": "1d"}, "cleanup_config entry 'nowhere': args.paths: is required"),
     ],
 )
 def test_bad_entry_fails_naming_entry_and_field_and_changes_nothing(tmp_path, ansible_playbook, caretaker_host, caretaker_command,

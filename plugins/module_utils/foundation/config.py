@@ -249,11 +249,13 @@ def check_owner(path: str):
 
     Whoever can write a job file or caretaker.yml chooses what root runs; cron, sudo and
     sshd's StrictModes refuse such files the same way. The file and its folder must be
-    owned by root and not writable by group or others.
+    owned by root and not writable by group or others; a sticky folder such as /tmp may be,
+    as there nobody else can rename or replace root's file.
     """
     if os.geteuid() != 0:
         return
-    for target in (path, os.path.dirname(os.path.abspath(path))):
+    folder = os.path.dirname(os.path.abspath(path))
+    for target in (path, folder):
         try:
             st = os.stat(target)
         except FileNotFoundError:
@@ -262,6 +264,7 @@ def check_owner(path: str):
         if st.st_uid != 0:
             raise ConfigError(f"{target} is owned by uid {st.st_uid} (mode {mode}), not root: refusing to use it as root",
                               source=path)
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        sticky_folder = target == folder and st.st_mode & stat.S_ISVTX
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky_folder:
             raise ConfigError(f"{target} has mode {mode}: writable by group or others, so anyone could change what root runs; "
                               "make it writable only by root (chmod go-w)", source=path)
