@@ -5,8 +5,8 @@ import fcntl
 import os
 
 import pytest
-from caretaker.foundation.tasks import Context
 from caretaker.checks.updates_info import UPDATES_INFO
+from caretaker.foundation.tasks import Context
 
 
 @pytest.fixture

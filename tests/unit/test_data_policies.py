@@ -4,10 +4,10 @@ import datetime as dt
 import random
 
 import pytest
-from caretaker.foundation import argspec
-from caretaker.foundation.errors import ConfigError
 from caretaker.data.job_retry import JOB_RETRY, Policy, backoff_delay
 from caretaker.data.pg_purge import BatchSizer, parse_cutoff
+from caretaker.foundation import argspec
+from caretaker.foundation.errors import ConfigError
 
 SIDEKIQ = {"shape": "sidekiq", "base": 15.0, "factor": 2.0, "jitter": 10.0, "max_delay": 7 * 86400.0}
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)

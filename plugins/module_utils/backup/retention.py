@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from ..foundation import durations
 from ..foundation.errors import ConfigError
-from ..foundation.rules import positive
 
 POLICY_SPEC = {
     "keep_last": {"type": "int", "default": 7},
@@ -63,7 +62,6 @@ def check_policy(policy: dict, source: str | None = None):
         )
     if policy.get("max_age") is not None and policy["max_age"] < 86400:
         raise ConfigError(f"must be at least 1d, got {durations.text(policy['max_age'])}", field="max_age", source=source)
-    positive(policy["stale_upload"], "stale_upload", source)
 
 
 def plan(backups: list[Backup], policy: dict, now: datetime.datetime) -> Plan:

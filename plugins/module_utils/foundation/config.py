@@ -216,7 +216,6 @@ def check_job(values, settings, source):
     """The job file's own fields (not its kind's arguments)."""
     positive(values["timeout"], "timeout", source)
     at_least(values["retry"]["attempts"], 1, "retry.attempts", source)
-    positive(values["retry"]["backoff"], "retry.backoff", source)
     at_least(values["retry"]["max_backoff"], values["retry"]["backoff"], "retry.max_backoff", source, " (retry.backoff)")
     between(values["retry"]["jitter"], 0, 1, "retry.jitter", source)
     at_least(values["alert"]["after"], 1, "alert.after", source)

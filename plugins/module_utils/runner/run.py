@@ -23,7 +23,6 @@ import traceback
 from dataclasses import dataclass, field
 
 from ..alerting import alerts
-
 from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
