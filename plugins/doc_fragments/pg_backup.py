@@ -75,9 +75,11 @@ options:
     type: int
     default: 5
   read_timeout:
-    description: Seconds to wait for an S3 response.
-    type: float
-    default: 60.0
+    description:
+      - Seconds to wait for an S3 response.
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
+    default: 1m
 """
 
     # The retention policy.
@@ -103,17 +105,27 @@ options:
     description: Keep the newest backup of each of the last this many years that have backups.
     type: int
     default: 0
+  max_age:
+    description:
+      - The tiers keep nothing older than this (at least V(1d)).
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
   max_age_days:
-    description: The tiers keep nothing older than this many days.
-    type: int
+    description: Deprecated, use O(max_age). The same in days.
+    type: float
   min_keep:
     description:
       - Never keep fewer backups than this.
       - The newest backup and the newest backup that passed a restore drill are always kept, whatever the policy.
     type: int
     default: 1
+  stale_upload:
+    description:
+      - Incomplete uploads and data without a manifest older than this are removed.
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
+    default: 1d
   stale_upload_hours:
-    description: Incomplete uploads and data without a manifest older than this many hours are removed.
+    description: Deprecated, use O(stale_upload). The same in hours.
     type: float
-    default: 24.0
 """

@@ -5,7 +5,8 @@ Installed on each host as the `caretaker` package; the collection's modules impo
 module_utils. Nothing here is a public API: only the modules, the `caretaker` command and
 the roles are. Each layer imports only from the layers above it:
 
-    foundation/  errors, durations, config and job files, argument specs, schedules,
+    foundation/  errors, durations, config and job files, argument specs, the rules the
+                 job kinds share when validating (rules), schedules,
                  the ledger (all SQLite), metrics, the task registry
     lib/         libraries over outside things: age encryption, backup stores (S3, a
                  directory), PostgreSQL, supervisord

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from .foundation.errors import EXIT_BAD_INPUT, CaretakerError
+from .foundation.errors import EXIT_BAD_INPUT, CaretakerError, ConfigError
 
 
 def _out(text):
@@ -46,15 +46,31 @@ def _cmd_status(args, settings):
 
 
 def _cmd_validate(args, settings):
+    """Check job files (all of them, reporting each bad one) and optionally a settings file."""
     import os
 
-    from .foundation.config import parse_job, read_yaml
+    from .foundation.config import check_owner, check_settings, parse_job, read_yaml
 
-    name = args.name or os.path.basename(args.file).rsplit(".", 1)[0]
-    source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
-    job = parse_job(name, args.file, read_yaml(args.file), source=source)
-    _out(f"{args.file}: valid {job.kind} job")
-    return 0
+    if args.name and len(args.files) > 1:
+        raise ConfigError("--name names one file; give files named JOB.yml to validate several", field="--name")
+    if not args.files and not args.settings:
+        raise ConfigError("give job files to check, --settings FILE, or both")
+    bad = 0
+    if args.settings:  # first: the jobs are checked against its routes
+        check_settings(settings, source=args.settings)
+        _out(f"{args.settings}: valid settings")
+    for path in args.files:
+        name = args.name or os.path.basename(path).rsplit(".", 1)[0]
+        source = f"job {name}" if args.name else None  # a validated temp copy: name the job, not the copy
+        try:
+            check_owner(path)
+            job = parse_job(name, path, read_yaml(path), source=source, settings=settings)
+        except ConfigError as exc:
+            _err(f"caretaker: {exc.message}")
+            bad += 1
+            continue
+        _out(f"{path}: valid {job.kind} job")
+    return EXIT_BAD_INPUT if bad else 0
 
 
 def _cmd_install_jobs(args, settings):
@@ -112,9 +128,10 @@ def build_parser():
     status.add_argument("--runs", type=int, default=0, metavar="N", help="include the last N runs of each job")
     status.set_defaults(func=_cmd_status)
 
-    validate = commands.add_parser("validate", help="check a job file without installing it")
-    validate.add_argument("file")
-    validate.add_argument("--name", help="job name, when the file's name is not JOB.yml")
+    validate = commands.add_parser("validate", help="check job files (and a settings file) without installing them")
+    validate.add_argument("files", nargs="*", metavar="FILE", help="job files; every one is checked and each bad one reported")
+    validate.add_argument("--name", help="job name, when the one file's name is not JOB.yml")
+    validate.add_argument("--settings", metavar="FILE", help="a caretaker.yml to check; the job files are then checked against it")
     validate.set_defaults(func=_cmd_validate)
 
     install = commands.add_parser("install-jobs", help="make one owner's jobs and schedules match a JSON set read from stdin")
@@ -138,7 +155,10 @@ def main(argv=None):
     from .foundation.config import Settings
 
     try:
-        settings = Settings.load(args.etc)
+        if getattr(args, "settings", None):  # validate --settings FILE reads that file instead
+            settings = Settings.load(args.etc, strict=True, path=args.settings)
+        else:  # as root, run, check and validate refuse files another user could change
+            settings = Settings.load(args.etc, strict=args.command in ("run", "check", "validate"))
         return args.func(args, settings)
     except CaretakerError as exc:
         _err(f"caretaker: {exc.message}")

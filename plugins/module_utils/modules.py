@@ -37,7 +37,9 @@ def run_as_module(module_class, task, settings=None):
         if etc or settings is None:
             settings = Settings.load(etc)
         ctx = Context(check_mode=module.check_mode, settings=settings, diff=getattr(module, "_diff", False))
-        result = run_task(task, params, ctx)
+        # The engine's own checks and conversions (durations to seconds) on top of AnsibleModule's.
+        args = task.validate(params, ctx.settings)
+        result = run_task(task, args, ctx)
     except CaretakerError as exc:
         module.fail_json(msg=exc.message, **redact(task.argument_spec, exc.details))
         return

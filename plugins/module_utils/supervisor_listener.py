@@ -18,6 +18,7 @@ import sys
 import time
 
 from .alerting.path import observe_and_send
+from .foundation import durations
 from .foundation.config import Settings
 from .foundation.errors import CaretakerError
 from .foundation.ledger import Ledger
@@ -111,10 +112,17 @@ def serve(listener, stdin, stdout):
         stdout.flush()
 
 
+def _duration(text):
+    try:
+        return durations.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="caretaker-supervisor-listener", description=__doc__.splitlines()[0])
     parser.add_argument("--exits", type=int, default=3, help="unexpected exits within --window that raise an alert")
-    parser.add_argument("--window", type=float, default=300.0, help="seconds over which exits are counted")
+    parser.add_argument("--window", type=_duration, default=300.0, help="how long exits are counted, a duration (300, 5m)")
     parser.add_argument("--route", action="append", dest="routes", help="alert route (repeatable; default: default_routes)")
     parser.add_argument("--runbook", help="runbook URL sent with the alerts")
     args = parser.parse_args(argv)

@@ -9,12 +9,12 @@ module: backup_prune
 short_description: Apply a retention policy to a database's backups
 version_added: 0.1.0
 description:
-  - Keeps backups by O(keep_last) and daily, weekly, monthly and yearly tiers, bounded by O(max_age_days).
+  - Keeps backups by O(keep_last) and daily, weekly, monthly and yearly tiers, bounded by O(max_age).
   - Never deletes the newest backup, nor the newest backup that passed a restore drill, never keeps fewer than
     O(min_keep), and never touches a key outside the database's folder under O(prefix).
   - Takes the deleted backups out of the folder's catalog first (a backup stops existing before its bytes go), then
     deletes their data in batches of 1,000 keys per request. Pruning 10,000 backups in S3 takes 12 requests.
-  - Runs still named pending in the catalog after O(stale_upload_hours) (killed, and not followed by another backup)
+  - Runs still named pending in the catalog after O(stale_upload) (killed, and not followed by another backup)
     are abandoned, their incomplete uploads aborted and their data removed.
   - In check mode returns the exact plan.
 requirements:
@@ -65,7 +65,7 @@ delete:
   type: list
   elements: str
 abandoned:
-  description: Data keys of runs that never finished, older than O(stale_upload_hours); their uploads are aborted and data removed.
+  description: Data keys of runs that never finished, older than O(stale_upload); their uploads are aborted and data removed.
   returned: always
   type: list
   elements: str

@@ -14,8 +14,8 @@ description:
   - Reports the leaf and the verified chain as separate findings, so an expired cross-signed root
     that a server still sends, but that no client needs, raises no alarm.
   - Long-lived certificates warn in stages (O(stages), the smallest is critical). Short-lived ones
-    (lifetime up to O(short_lived_days)) warn "renewal overdue" once two thirds of their lifetime plus
-    O(grace_days) have passed.
+    (lifetime up to O(short_lived)) warn "renewal overdue" once two thirds of their lifetime plus
+    O(grace) have passed.
   - With O(endpoints[].compare_file), alerts when the certificate on disk was renewed but the
     service still serves the old one.
   - Runs as a scheduled caretaker job (kind C(cert_check)) that alerts; the module only reports.
@@ -62,25 +62,39 @@ options:
         description: The PEM file the service should serve; a newer, different certificate there is reported.
         type: path
   stages:
-    description: Days before expiry at which a long-lived certificate alerts again; the smallest is critical.
+    description:
+      - How long before expiry a long-lived certificate alerts again; the shortest is critical.
+      - Durations, such as V(30d); a plain number is seconds, so a stage under an hour is refused (days need the V(d)).
     type: list
-    elements: int
-    default: [30, 14, 7]
+    elements: raw
+    default: [30d, 14d, 7d]
+  short_lived:
+    description:
+      - Certificates whose whole lifetime is at most this long are short-lived.
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
+    default: 100d
   short_lived_days:
-    description: Certificates whose whole lifetime is at most this many days are short-lived.
-    type: int
-    default: 100
-  grace_days:
-    description: Days past two thirds of a short-lived certificate's lifetime before renewal counts as overdue.
+    description: Deprecated, use O(short_lived). The same in days.
     type: float
-    default: 2.0
+  grace:
+    description:
+      - How long past two thirds of a short-lived certificate's lifetime renewal counts as overdue.
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
+    default: 2d
+  grace_days:
+    description: Deprecated, use O(grace). The same in days.
+    type: float
   ca_file:
     description: Trusted roots (PEM) for chain verification; the system bundle when omitted.
     type: path
   timeout:
-    description: Seconds to wait for a remote endpoint.
-    type: float
-    default: 10.0
+    description:
+      - Seconds to wait for a remote endpoint.
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
+    default: 10s
   runbook:
     description: Runbook URL included in alerts when run as a job.
     type: str

@@ -53,7 +53,8 @@ options:
     description:
       - Only files older than this are deleted, for example C(3600), C(30m), C(12h), C(7d), C(2w).
       - At least one of O(age), O(min_free) and O(max_size) is required.
-    type: str
+      - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+    type: raw
   age_stamp:
     description: Which time stamp O(age) is measured on.
     type: str

@@ -56,9 +56,11 @@ options:
         default: 5
         choices: [1, 5, 15]
       interval:
-        description: Seconds to sample CPU time over, for C(cpu).
-        type: float
-        default: 1.0
+        description:
+          - Seconds to sample CPU time over, for C(cpu).
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 1s
       units:
         description: systemd units that must be active, for C(systemd).
         type: list
@@ -129,9 +131,11 @@ options:
         type: bool
         default: false
       timeout:
-        description: Seconds to wait for a command or a connection.
-        type: float
-        default: 10.0
+        description:
+          - Seconds to wait for a command or a connection.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 10s
   runbook:
     description: Runbook URL included in alerts when run as a job.
     type: str

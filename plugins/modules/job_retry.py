@@ -148,21 +148,27 @@ options:
         default: sidekiq
         choices: [sidekiq, exponential]
       base:
-        description: Seconds added to (C(sidekiq)) or multiplied by (C(exponential)) the schedule.
-        type: float
-        default: 15.0
+        description:
+          - Seconds added to (C(sidekiq)) or multiplied by (C(exponential)) the schedule.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 15s
       factor:
         description: Growth factor of C(exponential).
         type: float
         default: 2.0
       jitter:
-        description: Up to this many seconds per retry, at random, so requeued jobs do not all run at once.
-        type: float
-        default: 10.0
+        description:
+          - Up to this many seconds per retry, at random, so requeued jobs do not all run at once.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 10s
       max_delay:
-        description: Cap on the delay, in seconds.
-        type: float
-        default: 604800.0
+        description:
+          - Cap on the delay, in seconds.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 1w
   never_retry:
     description: Regular expressions (Python C(re), searched anywhere in the last error) of errors never retried.
     type: list

@@ -15,7 +15,7 @@ description:
   - Each rule counts matching lines (a regular expression, or HTTP status codes and classes such as
     C(5xx) in common and combined access logs) over a rolling window of runs, as a count or as a
     percentage of all lines, with a minimum volume and an optional comparison with the same window
-    a day (or O(rules[].baseline_offset) hours) earlier.
+    a day (or O(rules[].baseline_offset)) earlier.
   - Runs as a scheduled caretaker job (kind C(log_alert)) whose alerts carry sample lines and the
     runbook; the module reports. Outside check mode the module advances the read position of the
     consumer C(adhoc), separate from any job's.
@@ -69,20 +69,24 @@ options:
         description: Count or percentage at or above which the rule is critical.
         type: float
       window:
-        description: Seconds of runs the rule sums over.
-        type: int
-        default: 300
+        description:
+          - Seconds of runs the rule sums over.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 5m
       min_volume:
         description: Fewer lines than this in the window never alert.
         type: int
         default: 0
       baseline_factor:
-        description: Alert only above this multiple of the same window O(rules[].baseline_offset) hours ago, when there is data for it.
+        description: Alert only above this multiple of the same window O(rules[].baseline_offset) ago, when there is data for it.
         type: float
       baseline_offset:
-        description: Hours back for the baseline window.
-        type: float
-        default: 24.0
+        description:
+          - How far back the baseline window lies; at least O(rules[].window).
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 1d
       ignore_case:
         description: Match O(rules[].pattern) without regard to case.
         type: bool

@@ -71,9 +71,9 @@ options:
       older_than:
         description:
           - Rows with O(tables[].time_column) before the cutoff go.
-          - An age before now (C(90s), C(30m), C(12h), C(7d), C(2w)) or an ISO 8601 timestamp
-            (UTC when it has no zone). A cutoff in the future is refused.
-        type: str
+          - An age before now, as a duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)),
+            or an ISO 8601 timestamp (UTC when it has no zone). A cutoff in the future is refused.
+        type: raw
         required: true
       where:
         description: Further conditions a row must meet to go, all of them (AND).
@@ -103,25 +103,34 @@ options:
         description:
           - Target duration of one batch, in seconds; the batch size adapts to it, so the time any
             row lock is held stays near it whatever the rows cost to delete.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
           - C(0) keeps every batch at O(tables[].batch_size) rows.
-        type: float
+        type: raw
         default: 0.5
       pause:
-        description: Seconds to sleep between batches, to give replicas or a busy disk room.
-        type: float
+        description:
+          - Seconds to sleep between batches, to give replicas or a busy disk room.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
         default: 0.0
       budget:
-        description: Seconds this table may take in one run; the next run continues from the cursor.
-        type: float
-        default: 900.0
+        description:
+          - Seconds this table may take in one run; the next run continues from the cursor.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 15m
       lock_timeout:
-        description: Seconds a batch waits for a row lock before the run stops (to be retried).
-        type: float
-        default: 2.0
+        description:
+          - Seconds a batch waits for a row lock before the run stops (to be retried).
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 2s
       statement_timeout:
-        description: Seconds a batch's statement may run.
-        type: float
-        default: 30.0
+        description:
+          - Seconds a batch's statement may run.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 30s
       archive:
         description: Archive each batch to O(archive) (or O(archive_dir)) before deleting it.
         type: bool
@@ -196,9 +205,11 @@ options:
         type: int
         default: 5
       read_timeout:
-        description: Seconds to wait for an S3 response.
-        type: float
-        default: 60.0
+        description:
+          - Seconds to wait for an S3 response.
+          - A duration (seconds, or a number with a unit as in V(30m), V(1.5d) or V(2w)).
+        type: raw
+        default: 1m
   archive_dir:
     description:
       - The simple form of O(archive) for a local directory, the same as O(archive.destination=local)

@@ -7,8 +7,8 @@ import pytest
     ("definition", "expected"),
     [
         ({"kind": "teleport"}, "kind: unknown job kind 'teleport'"),
-        ({"kind": "noop", "timeout": "soon"}, "timeout: 'soon' is not an integer"),
-        ({"kind": "noop", "timeout": 0}, "timeout: must be a positive number"),
+        ({"kind": "noop", "timeout": "soon"}, "timeout: 'soon' is not a duration"),
+        ({"kind": "noop", "timeout": 0}, "timeout: must be positive"),
         ({"kind": "noop", "retry": {"attempts": 0}}, "retry.attempts: must be at least 1"),
         ({"kind": "noop", "retry": {"tries": 3}}, "retry: unsupported option(s) tries"),
         ({"kind": "command", "args": {}}, "args.argv: is required"),

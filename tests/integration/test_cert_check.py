@@ -2,14 +2,13 @@
 
 import pytest
 from caretaker.checks import cert_check
-from caretaker.foundation.argspec import validate
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
 from caretaker.foundation.tasks import Context
 
 
 def check(**args):
-    return cert_check.CERT_CHECK.run(validate(cert_check.CERT_SPEC, args), Context(settings=Settings()))
+    return cert_check.CERT_CHECK.run(cert_check.CERT_CHECK.validate(args), Context(settings=Settings()))
 
 
 def found(outcome):

@@ -130,7 +130,7 @@ def test_job_table_missing_a_configured_column_changes_nothing(jobs_db, host_set
     [
         ({"table": {**TABLE, "name": "nope"}}, "table.name", "does not exist"),
         ({"table": None}, "table", "is required when backend is postgres"),
-        ({"never_retry": ["(unclosed"]}, "never_retry[0]", "not a regular expression"),
+        ({"never_retry": ["(unclosed"]}, "never_retry[0]", "not a valid regular expression"),
         ({"max_attempts": 0}, "max_attempts", "at least 1"),
         ({"limit": 0}, "limit", "at least 1"),
         ({"backoff": {"factor": 0.5}}, "backoff.factor", "at least 1"),

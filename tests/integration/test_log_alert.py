@@ -7,7 +7,6 @@ import time
 
 import pytest
 from caretaker.checks import log_alert
-from caretaker.foundation.argspec import validate
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
 from caretaker.foundation.tasks import Context
@@ -24,7 +23,7 @@ def scanner(tmp_path):
     def run(rules=None, check_mode=False, **args):
         rules = [{"name": "errors", "pattern": "ERROR", "measure": "ratio"}] if rules is None else rules
         spec_args = {"path": str(log), "rules": rules, "start_at": "beginning", **args}
-        return log_alert.LOG_ALERT.run(validate(log_alert.LOG_SPEC, spec_args), Context(settings=settings, check_mode=check_mode))
+        return log_alert.LOG_ALERT.run(log_alert.LOG_ALERT.validate(spec_args), Context(settings=settings, check_mode=check_mode))
 
     run.log = log
     run.settings = settings
@@ -264,7 +263,7 @@ def test_window_sums_runs_and_forgets_old_ones(scanner):
 def test_baseline_comparison(scanner, tmp_path):
     from caretaker.foundation.ledger import Ledger
 
-    rule = [{"name": "errors", "pattern": "ERROR", "warning": 5, "critical": 50, "window": 600, "baseline_factor": 2, "baseline_offset": 24}]
+    rule = [{"name": "errors", "pattern": "ERROR", "warning": 5, "critical": 50, "window": 600, "baseline_factor": 2, "baseline_offset": "24h"}]
     append(scanner.log, "INFO\n")
     scanner(rules=rule)
     ledger = Ledger(str(tmp_path / "state" / "state.db"))

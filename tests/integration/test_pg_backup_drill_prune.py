@@ -61,7 +61,7 @@ def test_prune_plans_exactly_and_deletes_in_batches_inside_its_prefix(s3):
     elsewhere = client.create_multipart_upload(Bucket=bucket, Key="other/app/x.dump.zst")["UploadId"]
 
     params = {"database": "app", "prefix": "site", "keep_last": 5, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 12,
-              "keep_yearly": 0, "stale_upload_hours": 24, **s3.args(bucket)}
+              "keep_yearly": 0, "stale_upload": "1d", **s3.args(bucket)}
     s3.proxy.reset()
     planned = run_task(pg_backup.BACKUP_PRUNE, params, check_mode=True)
     assert [method for method, _path in s3.proxy.requests] == ["GET"], "check mode reads the catalog and nothing else"

@@ -283,7 +283,7 @@ def test_a_locked_row_makes_the_batch_give_up_after_lock_timeout(db, tmp_path):
         ({"time_column": "nope"}, "tables[1].time_column", "column 'nope' does not exist"),
         ({"time_column": "kind"}, "tables[1].time_column", "is text, not a timestamp"),
         ({"older_than": "2999-01-01"}, "tables[1].older_than", "is in the future"),
-        ({"older_than": "last tuesday"}, "tables[1].older_than", "neither an age"),
+        ({"older_than": "last tuesday"}, "tables[1].older_than", "neither a duration"),
         ({"older_than": "0d"}, "tables[1].older_than", "positive age"),
         ({"batch_size": 0}, "tables[1].batch_size", "at least 1"),
         ({"budget": 0}, "tables[1].budget", "positive"),
@@ -353,7 +353,7 @@ def test_injection_through_values_is_just_a_value(db, tmp_path, evil, op):
 
 
 def test_injection_through_the_cutoff_is_unparsable(db, tmp_path):
-    with pytest.raises(ConfigError, match="neither an age"):
+    with pytest.raises(ConfigError, match="neither a duration"):
         purge(db, tmp_path, [{**EVENTS, "older_than": "2020-01-01'; DROP TABLE events; --"}])
     assert scalar(db, "SELECT count(*) FROM events") == OLD + NEW
 

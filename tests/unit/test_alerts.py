@@ -40,7 +40,7 @@ def test_severity_change_is_a_new_alert(ledger):
 
 
 def test_reminders_every_r_hours_while_failing(ledger):
-    policy = alerts.Policy(after=1, remind_hours=2)
+    policy = alerts.Policy(after=1, remind=2 * HOUR)
     # one observation every 30 minutes for 5 hours
     sent = feed(ledger, ["critical"] * 11, policy, step=HOUR / 2)
     assert sent == [(0, "trigger", "critical", "state_change"), (4, "trigger", "critical", "reminder"),

@@ -224,7 +224,7 @@ def test_min_free_deletes_oldest_until_the_filesystem_has_room(tmpfs):
         ({"paths": ["/usr/share/doc"], "age": "1d"}, "paths[0]", "system directory"),
         ({"paths": ["relative/dir"], "age": "1d"}, "paths[0]", "must be an absolute path"),
         ({"paths": ["TREE"]}, "age", "give at least one of age"),
-        ({"paths": ["TREE"], "age": "soon"}, "age", "is not an age"),
+        ({"paths": ["TREE"], "age": "soon"}, "age", "is not a duration"),
         ({"paths": ["TREE"], "min_free": "120%"}, "min_free", "percentage"),
         ({"paths": ["TREE"], "max_size": "lots"}, "max_size", "is not a size"),
         ({"paths": ["TREE"], "age": "1d", "max_deletions": 0}, "max_deletions", "at least 1"),

@@ -4,12 +4,14 @@ import datetime
 
 import pytest
 from caretaker.backup.retention import POLICY_SPEC, Backup, check_policy, plan
+from caretaker.foundation.argspec import validate
 from caretaker.foundation.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
-DEFAULTS = {name: rules.get("default") for name, rules in POLICY_SPEC.items()}
+DEFAULTS = validate(POLICY_SPEC, {})
+DAY = 86400
 
 policies = st.fixed_dictionaries(
     {
@@ -18,9 +20,9 @@ policies = st.fixed_dictionaries(
         "keep_weekly": st.integers(0, 6),
         "keep_monthly": st.integers(0, 6),
         "keep_yearly": st.integers(0, 3),
-        "max_age_days": st.none() | st.integers(1, 800),
+        "max_age": st.none() | st.integers(1, 800).map(lambda days: days * DAY),
         "min_keep": st.integers(1, 8),
-        "stale_upload_hours": st.just(24.0),
+        "stale_upload": st.just(1.0 * DAY),
     }
 ).filter(lambda policy: policy["keep_last"] or policy["keep_daily"] or policy["keep_weekly"] or policy["keep_monthly"] or policy["keep_yearly"])
 
@@ -56,7 +58,7 @@ def test_invariants_hold_for_any_history(backups, policy):
     assert plan(list(reversed(backups)), policy, NOW) == decided
     # keep_last alone: exactly the newest N are kept (plus the guarantees)
     newest_first = sorted(backups, key=lambda backup: (backup.time, backup.id), reverse=True)
-    if policy["max_age_days"] is None:
+    if policy["max_age"] is None:
         assert {backup.id for backup in newest_first[: policy["keep_last"]]} <= set(decided.keep)
 
 
@@ -64,9 +66,9 @@ def test_invariants_hold_for_any_history(backups, policy):
 @given(histories(), policies)
 def test_max_age_only_keeps_old_backups_for_the_guarantees(backups, policy):
     decided = plan(backups, policy, NOW)
-    if policy["max_age_days"] is None:
+    if policy["max_age"] is None:
         return
-    limit = NOW - datetime.timedelta(days=policy["max_age_days"])
+    limit = NOW - datetime.timedelta(seconds=policy["max_age"])
     for backup in backups:
         if backup.time < limit and backup.id in decided.keep:
             assert set(decided.keep[backup.id]) <= {"newest", "newest_verified", "min_keep"}
@@ -85,7 +87,7 @@ def test_tiers_keep_one_per_period():
         ({"keep_last": 0, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_yearly": 0}, "keep_last"),
         ({"min_keep": 0}, "min_keep"),
         ({"keep_daily": -1}, "keep_daily"),
-        ({"max_age_days": 0}, "max_age_days"),
+        ({"max_age": 3600}, "max_age"),
     ],
 )
 def test_policies_that_keep_nothing_are_refused(change, field):
@@ -99,6 +101,13 @@ def test_the_newest_backup_stays_when_every_backup_is_past_max_age():
     # and an older drilled backup alone would already satisfy min_keep
     newest = Backup("newest", NOW - datetime.timedelta(days=40))
     drilled = Backup("drilled", NOW - datetime.timedelta(days=50), verified=True)
-    decided = plan([drilled, newest], {**DEFAULTS, "max_age_days": 30, "min_keep": 1}, NOW)
+    decided = plan([drilled, newest], {**DEFAULTS, "max_age": 30 * DAY, "min_keep": 1}, NOW)
     assert decided.keep == {"newest": ["newest"], "drilled": ["newest_verified"]}
     assert decided.delete == []
+
+
+def test_max_age_days_still_means_days():
+    assert validate(POLICY_SPEC, {"max_age_days": 30})["max_age"] == 30 * DAY
+    assert validate(POLICY_SPEC, {"max_age": "4w"})["max_age"] == 28 * DAY
+    with pytest.raises(ConfigError, match="give max_age or the deprecated max_age_days, not both"):
+        validate(POLICY_SPEC, {"max_age_days": 30, "max_age": "30d"})

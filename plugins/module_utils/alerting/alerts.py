@@ -5,7 +5,7 @@ decides, from the state kept in the ledger, whether an alert goes out; notify.py
 
 - A trigger goes out once a check has been bad for `after` consecutive observations, and
   again only when its severity (or stage, e.g. a certificate's 30/14/7 days) changes.
-- While it stays bad, a reminder goes out every `remind_hours`.
+- While it stays bad, a reminder goes out every `remind` (a duration).
 - A check that flips state more than `flap_limit` times within `flap_window` seconds sends
   one "flapping" alert and nothing more until it has kept one state for `after` runs.
 - A resolve goes out when a check that alerted is OK again.
@@ -44,14 +44,14 @@ class Policy:
     """How patient alerting is; job files set it under `alert:`."""
 
     after: int = 2
-    remind_hours: float | None = None
+    remind: float | None = None  # seconds
     flap_limit: int = 4
     flap_window: float = 3600.0
 
     @classmethod
     def from_job_alert(cls, alert):
         alert = alert or {}
-        values = {name: alert[name] for name in ("after", "remind_hours", "flap_limit", "flap_window") if alert.get(name) is not None}
+        values = {name: alert[name] for name in ("after", "remind", "flap_limit", "flap_window") if alert.get(name) is not None}
         return cls(**values)
 
 
@@ -115,7 +115,7 @@ def observe(ledger, key, severity, summary, *, host, check, after=2, details=Non
         if not state["alerted"] or changed:
             alert = make("trigger", severity, "state_change")
             state["alerted"] = 1
-        elif policy.remind_hours and state["last_sent"] and now - state["last_sent"] >= policy.remind_hours * 3600:
+        elif policy.remind and state["last_sent"] and now - state["last_sent"] >= policy.remind:
             alert = make("trigger", severity, "reminder")
 
     if severity == OK:

@@ -15,18 +15,19 @@ from __future__ import annotations
 import json
 import time
 
-from ..foundation import argspec
+from ..foundation import argspec, durations
 from ..foundation.errors import ConfigError
+from ..foundation.rules import at_least, positive
 from ..foundation.timestamps import iso
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
 _COMMON = {
     "type": {"type": "str", "default": "webhook", "choices": ["webhook", "slack", "pagerduty", "email"]},
-    "timeout": {"type": "float", "default": 10.0},
+    "timeout": durations.option(default="10s"),
     "rate_limit": {"type": "int", "default": 30},  # messages per rate_period
-    "rate_period": {"type": "float", "default": 60.0},
-    "max_age": {"type": "float", "default": 7 * 86400.0},  # seconds an alert may wait in the spool
+    "rate_period": durations.option(default="1m"),
+    "max_age": durations.option(default="1w"),  # how long an alert may wait in the spool
 }
 
 ROUTE_SPECS = {
@@ -70,8 +71,9 @@ def route_config(settings, name):
     for key in ("url", "events_url"):
         if route.get(key) and not route[key].startswith(("http://", "https://")):
             raise ConfigError("must be an http:// or https:// URL", field=f"alert_routes.{name}.{key}")
-    if route["rate_limit"] < 1:
-        raise ConfigError("must be at least 1", field=f"alert_routes.{name}.rate_limit")
+    at_least(route["rate_limit"], 1, f"alert_routes.{name}.rate_limit")
+    for key in ("timeout", "rate_period", "max_age"):
+        positive(route[key], f"alert_routes.{name}.{key}")
     return route
 
 

@@ -33,7 +33,7 @@ import subprocess
 import threading
 import time
 
-from ..foundation import metrics
+from ..foundation import metrics, rules
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 from ..foundation.tasks import Task
 from ..foundation.timestamps import iso, parse_iso
@@ -300,15 +300,37 @@ def _record_drill_in_ledger(ctx, record):
 # ------------------------------------------------------------------------- backup
 
 
-def _check_backup(args):
+def _check_backup(args, settings=None):
     """Everything about a backup job that can be wrong without contacting anything; also run
     by `caretaker validate`, so a bad key or policy is refused when the job is installed."""
     recipients = [age.parse_recipient(text, field=f"recipients[{index}]") for index, text in enumerate(args["recipients"])]
     _check_compression(args)
     if args["prune"]:
         check_policy(args)
-    catalog = Catalog(open_store(args), args["database"])
+    catalog = Catalog(_check_store(args), args["database"])
     return recipients, catalog
+
+
+def _check_store(args, settings=None):
+    """The store options and the connection timeout, checked without contacting anything."""
+    rules.positive(args["read_timeout"], "read_timeout")
+    rules.at_least(args["max_attempts"], 1, "max_attempts")
+    if "connect_timeout" in args:
+        rules.at_least(args["connect_timeout"], 1, "connect_timeout")
+    if args["destination"] == "local":
+        rules.absolute(args["directory"], "directory")
+    return open_store(args)
+
+
+def _check_restore(args, settings=None):
+    _check_store(args)
+    if args["backup"] not in (None, "", "latest") and not ID_PATTERN.match(args["backup"]):
+        raise ConfigError(f"{args['backup']!r} is neither latest nor a backup id like 20261123T021700123Z-a1b2c3", field="backup")
+
+
+def _check_prune(args, settings=None):
+    check_policy(args)
+    _check_store(args)
 
 
 def _backup(args, ctx):
@@ -703,7 +725,7 @@ def _prune(args, ctx):
     store = open_store(args)
     catalog = Catalog(store, args["database"])
     now = _now()
-    stale_before = now - datetime.timedelta(hours=args["stale_upload_hours"])
+    stale_before = now - datetime.timedelta(seconds=args["stale_upload"])
     result = {}
 
     def decide(document):
@@ -754,7 +776,7 @@ def _info(args, ctx):
 
 
 PG_BACKUP = Task(name="pg_backup", argument_spec=BACKUP_SPEC, run=_backup, check=_check_backup)
-PG_RESTORE = Task(name="pg_restore", argument_spec=RESTORE_SPEC, run=_restore)
-PG_RESTORE_DRILL = Task(name="pg_restore_drill", argument_spec=DRILL_SPEC, run=_drill)
-BACKUP_PRUNE = Task(name="backup_prune", argument_spec=PRUNE_SPEC, run=_prune)
-BACKUP_INFO = Task(name="backup_info", argument_spec=INFO_SPEC, run=_info)
+PG_RESTORE = Task(name="pg_restore", argument_spec=RESTORE_SPEC, run=_restore, check=_check_restore)
+PG_RESTORE_DRILL = Task(name="pg_restore_drill", argument_spec=DRILL_SPEC, run=_drill, check=_check_store)
+BACKUP_PRUNE = Task(name="backup_prune", argument_spec=PRUNE_SPEC, run=_prune, check=_check_prune)
+BACKUP_INFO = Task(name="backup_info", argument_spec=INFO_SPEC, run=_info, check=_check_store)

@@ -1,6 +1,6 @@
 """Which backups to keep: a pure planner, so check mode can show the exact plan.
 
-Tiers (keep_last, daily, weekly, monthly, yearly) choose what to keep; max_age_days drops
+Tiers (keep_last, daily, weekly, monthly, yearly) choose what to keep; max_age drops
 older ones from the tiers. Then three guarantees override everything: the newest backup
 stays, the newest backup that passed a restore drill stays, and at least min_keep stay.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from ..foundation import durations
 from ..foundation.errors import ConfigError
 
 POLICY_SPEC = {
@@ -18,9 +19,11 @@ POLICY_SPEC = {
     "keep_weekly": {"type": "int", "default": 4},
     "keep_monthly": {"type": "int", "default": 6},
     "keep_yearly": {"type": "int", "default": 0},
-    "max_age_days": {"type": "int"},
+    "max_age": durations.option(),
+    "max_age_days": durations.renamed("max_age", "d"),
     "min_keep": {"type": "int", "default": 1},
-    "stale_upload_hours": {"type": "float", "default": 24.0},
+    "stale_upload": durations.option(default="1d"),
+    "stale_upload_hours": durations.renamed("stale_upload", "h"),
 }
 TIERS = ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 COUNTS = ("keep_last", *TIERS, "min_keep")
@@ -57,8 +60,8 @@ def check_policy(policy: dict, source: str | None = None):
         raise ConfigError(
             "the retention policy keeps nothing: set keep_last or a keep_daily/weekly/monthly/yearly tier above 0", field="keep_last", source=source
         )
-    if policy.get("max_age_days") is not None and policy["max_age_days"] < 1:
-        raise ConfigError(f"must be at least 1 day, got {policy['max_age_days']}", field="max_age_days", source=source)
+    if policy.get("max_age") is not None and policy["max_age"] < 86400:
+        raise ConfigError(f"must be at least 1d, got {durations.text(policy['max_age'])}", field="max_age", source=source)
 
 
 def plan(backups: list[Backup], policy: dict, now: datetime.datetime) -> Plan:
@@ -68,8 +71,8 @@ def plan(backups: list[Backup], policy: dict, now: datetime.datetime) -> Plan:
     def mark(backup, reason):
         keep.setdefault(backup.id, []).append(reason)
 
-    max_age = policy.get("max_age_days")
-    oldest_allowed = now - datetime.timedelta(days=max_age) if max_age else None
+    max_age = policy.get("max_age")
+    oldest_allowed = now - datetime.timedelta(seconds=max_age) if max_age else None
     eligible = [backup for backup in newest_first if oldest_allowed is None or backup.time >= oldest_allowed]
     for backup in eligible[: policy["keep_last"]]:
         mark(backup, "keep_last")

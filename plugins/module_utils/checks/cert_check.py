@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
+from ..foundation import durations, rules
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
 from ..foundation.timestamps import iso
@@ -37,11 +38,13 @@ ENDPOINT_OPTIONS = {
 CERT_SPEC = {
     "files": {"type": "list", "elements": "path", "default": []},
     "endpoints": {"type": "list", "elements": "dict", "default": [], "options": ENDPOINT_OPTIONS},
-    "stages": {"type": "list", "elements": "int", "default": [30, 14, 7]},
-    "short_lived_days": {"type": "int", "default": 100},
-    "grace_days": {"type": "float", "default": 2.0},
+    "stages": durations.durations(default=["30d", "14d", "7d"]),
+    "short_lived": durations.option(default="100d"),
+    "short_lived_days": durations.renamed("short_lived", "d"),
+    "grace": durations.option(default="2d"),
+    "grace_days": durations.renamed("grace", "d"),
     "ca_file": {"type": "path"},
-    "timeout": {"type": "float", "default": 10.0},
+    "timeout": durations.option(default="10s"),
     "runbook": {"type": "str"},
 }
 
@@ -182,8 +185,8 @@ def grade_leaf(label, cert, hostname, args, now):
     """The leaf's finding: validity window, host name, staged expiry or renewal overdue."""
     info = describe(cert, now)
     days_left = info["days_left"]
-    short_lived = info["lifetime_days"] <= args["short_lived_days"]
-    stages = sorted(set(args["stages"]))
+    short_lived = info["lifetime_days"] * 86400 <= args["short_lived"]
+    stages = _stages(args)
     base = {"value": days_left, "unit": "d", "details": info}
     if cert.not_valid_before_utc > now:
         return Finding(label, "critical", f"not valid before {info['not_before']}", stage="not_yet_valid", **base)
@@ -192,19 +195,19 @@ def grade_leaf(label, cert, hostname, args, now):
     if hostname and not hostname_matches(cert, hostname):
         return Finding(label, "critical", f"does not match {hostname} (names: {', '.join(info['dns_names']) or 'none'})", stage="hostname", **base)
     if stages and days_left <= stages[0]:
-        return Finding(label, "critical", f"expires in {days_left:.1f} days ({info['not_after']})", stage=f"{stages[0]}d",
-                       warning=float(stages[-1]), critical=float(stages[0]), **base)
+        return Finding(label, "critical", f"expires in {days_left:.1f} days ({info['not_after']})", stage=_stage(stages[0]),
+                       warning=stages[-1], critical=stages[0], **base)
     if short_lived:
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-        due = cert.not_valid_before_utc + lifetime * 2 / 3 + datetime.timedelta(days=args["grace_days"])
+        due = cert.not_valid_before_utc + lifetime * 2 / 3 + datetime.timedelta(seconds=args["grace"])
         if now > due:
             return Finding(label, "warning", f"renewal overdue since {iso(due)}: {days_left:.1f} of {info['lifetime_days']:.0f} days left",
                            stage="overdue", **base)
         return Finding(label, "ok", f"{days_left:.1f} days left; renewal due by {iso(due)}", **base)
     reached = [stage for stage in stages if days_left <= stage]
     if reached:
-        return Finding(label, "warning", f"expires in {days_left:.1f} days ({info['not_after']})", stage=f"{min(reached)}d",
-                       warning=float(stages[-1]), critical=float(stages[0]), **base)
+        return Finding(label, "warning", f"expires in {days_left:.1f} days ({info['not_after']})", stage=_stage(min(reached)),
+                       warning=stages[-1], critical=stages[0], **base)
     return Finding(label, "ok", f"{days_left:.1f} days left", **base)
 
 
@@ -220,12 +223,12 @@ def grade_chain(label, chain, store, hostname, args, now):
     first = min(above_leaf, key=lambda cert: cert.not_valid_after_utc)
     days_left = round((first.not_valid_after_utc - now).total_seconds() / 86400, 2)
     details["expires_first"] = first.subject.rfc4514_string()
-    stages = sorted(set(args["stages"]))
+    stages = _stages(args)
     status, stage = "ok", None
     if stages and days_left <= stages[0]:
-        status, stage = "critical", f"{stages[0]}d"
+        status, stage = "critical", _stage(stages[0])
     elif stages and days_left <= stages[-1]:
-        status, stage = "warning", f"{min(s for s in stages if days_left <= s)}d"
+        status, stage = "warning", _stage(min(s for s in stages if days_left <= s))
     return Finding(label, status, f"verified, {len(path)} certificates; first to expire: {details['expires_first']} in {days_left:.1f} days",
                    value=days_left, unit="d", details=details, stage=stage)
 
@@ -267,11 +270,31 @@ def compare_served(label, served, path, field):
     return Finding(label, "warning", f"serves a different certificate than {path}", details=details, stage="different")
 
 
-def _cert_check(args, ctx):
+def _stages(args):
+    """The alert stages in days, nearest expiry first, for comparing with days left."""
+    return sorted({seconds / 86400 for seconds in args["stages"]})
+
+
+def _stage(days):
+    """The stage's name in alerts ("14d", in days whatever unit it was written in): a new stage alerts again."""
+    return f"{days:g}d"
+
+
+def _check(args, settings=None):
     if not args["files"] and not args["endpoints"]:
         raise ConfigError("name at least one certificate file or endpoint", field="files")
-    if any(stage <= 0 for stage in args["stages"]):
-        raise ConfigError("stages are positive numbers of days", field="stages")
+    for index, stage in enumerate(args["stages"]):
+        # A plain number is seconds; a stage under an hour is surely days written without a unit.
+        rules.at_least(stage, 3600, f"stages[{index}]", what=" seconds (1h; write days as 30d)")
+    rules.positive(args["timeout"], "timeout")
+    rules.positive(args["short_lived"], "short_lived")
+    for index, path in enumerate(args["files"]):
+        rules.absolute(path, f"files[{index}]")
+    for index, endpoint in enumerate(args["endpoints"]):
+        rules.port(endpoint["port"], f"endpoints[{index}].port")
+
+
+def _cert_check(args, ctx):
     store = trust_store(args["ca_file"])
     now = _utc_now()
     findings = []
@@ -282,4 +305,4 @@ def _cert_check(args, ctx):
     return check.finish(ctx, "cert_check", findings, args["runbook"])
 
 
-CERT_CHECK = Task(name="cert_check", argument_spec=CERT_SPEC, run=_cert_check)
+CERT_CHECK = Task(name="cert_check", argument_spec=CERT_SPEC, run=_cert_check, check=_check)

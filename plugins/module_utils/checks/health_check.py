@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 
+from ..foundation import durations, rules
 from ..foundation.errors import CaretakerError, ConfigError, missing_library
 from ..foundation.tasks import Task
 from ..lib import pg
@@ -35,7 +36,7 @@ PROBE_OPTIONS = {
     **check.THRESHOLD_OPTIONS,
     "path": {"type": "path"},
     "period": {"type": "int", "default": 5, "choices": [1, 5, 15]},
-    "interval": {"type": "float", "default": 1.0},
+    "interval": durations.option(default="1s"),
     "units": {"type": "list", "elements": "str", "default": []},
     "programs": {"type": "list", "elements": "str", "default": []},
     "supervisor_config": {"type": "path"},
@@ -50,7 +51,7 @@ PROBE_OPTIONS = {
     **{name: rules for name, rules in pg.CONNECTION_SPEC.items() if name != "connect_timeout"},
     "conninfo": {**pg.CONNECTION_SPEC["conninfo"], "aliases": ["dsn"]},
     "replication_lag": {"type": "bool", "default": False},
-    "timeout": {"type": "float", "default": 10.0},
+    "timeout": durations.option(default="10s"),
 }
 
 HEALTH_SPEC = {
@@ -254,8 +255,6 @@ def probe_http(probe, field, limits):
     import urllib.request
 
     url = _need(probe, "url", field)
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"must be an http:// or https:// URL, got {url!r}", field=f"{field}.url")
     name = probe["name"] or f"http:{url}"
     context = ssl.create_default_context(cafile=probe["ca_file"])
     if not probe["verify_tls"]:
@@ -347,12 +346,31 @@ def run_probes(probes):
     return findings
 
 
+# what each probe type cannot do without
+NEEDS = {"systemd": "units", "supervisor": "programs", "tcp": "port", "http": "url"}
+
+
+def _check(args, settings=None):
+    """Every probe complete and its numbers sensible, before any probe runs."""
+    rules.not_empty(args["probes"], "probes", "probe")
+    for index, probe in enumerate(args["probes"]):
+        field = f"probes[{index}]"
+        if probe["type"] in NEEDS:
+            _need(probe, NEEDS[probe["type"]], field)
+        if probe["type"] == "postgres" and not (probe.get("conninfo") or probe.get("database")):
+            raise ConfigError("a postgres probe needs conninfo or database (with pg_host, pg_user... as needed)", field=f"{field}.conninfo")
+        check.thresholds(probe, field, DEFAULT_THRESHOLDS.get(probe["type"], (None, None)))
+        rules.positive(probe["timeout"], f"{field}.timeout")
+        rules.positive(probe["interval"], f"{field}.interval")
+        rules.port(probe["port"], f"{field}.port")
+        rules.http_url(probe["url"], f"{field}.url")
+        rules.absolute(probe["path"], f"{field}.path")
+        for position, status in enumerate(probe["expect_status"]):
+            rules.between(status, 100, 599, f"{field}.expect_status[{position}]")
+
+
 def _health_check(args, ctx):
-    if not args["probes"]:
-        raise ConfigError("must list at least one probe", field="probes")
-    for index, probe in enumerate(args["probes"]):  # bad thresholds stop the check before any probe runs
-        check.thresholds(probe, f"probes[{index}]")
     return check.finish(ctx, "health_check", run_probes(args["probes"]), args["runbook"])
 
 
-HEALTH_CHECK = Task(name="health_check", argument_spec=HEALTH_SPEC, run=_health_check)
+HEALTH_CHECK = Task(name="health_check", argument_spec=HEALTH_SPEC, run=_health_check, check=_check)

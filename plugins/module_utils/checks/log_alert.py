@@ -31,7 +31,9 @@ import re
 import time
 from dataclasses import dataclass
 
+from ..foundation import durations
 from ..foundation.errors import ConfigError
+from ..foundation.rules import absolute, at_least, positive
 from ..foundation.tasks import Task
 from . import check
 from .check import Finding, unknown
@@ -47,10 +49,10 @@ RULE_OPTIONS = {
     "status": {"type": "list", "elements": "str"},
     "measure": {"type": "str", "default": "count", "choices": ["count", "ratio"]},
     **check.THRESHOLD_OPTIONS,
-    "window": {"type": "int", "default": 300},
+    "window": durations.option(default="5m"),
     "min_volume": {"type": "int", "default": 0},
     "baseline_factor": {"type": "float"},
-    "baseline_offset": {"type": "float", "default": 24.0},
+    "baseline_offset": durations.option(default="1d"),
     "ignore_case": {"type": "bool", "default": False},
 }
 
@@ -111,8 +113,12 @@ def compile_rules(rules):
             raise ConfigError(f"{source!r} cannot be matched line by line ({exc}); use ignore_case instead of inline flags",
                               field=f"{field}.pattern") from None
         limits = check.thresholds(rule, field)
-        if rule["window"] <= 0:
-            raise ConfigError("must be a positive number of seconds", field=f"{field}.window")
+        positive(rule["window"], f"{field}.window")
+        at_least(rule["min_volume"], 0, f"{field}.min_volume")
+        if rule["baseline_factor"] is not None:
+            positive(rule["baseline_factor"], f"{field}.baseline_factor")
+            # an offset shorter than the window compares the window with itself (24 meant hours once: write 24h)
+            at_least(rule["baseline_offset"], rule["window"], f"{field}.baseline_offset", what=" seconds (the window)")
         if rule["measure"] == "ratio" and any(limit is not None and limit > 100 for limit in limits):
             raise ConfigError("a ratio threshold is a percentage, at most 100", field=f"{field}.critical")
         compiled.append(Rule(rule, regex, limits))
@@ -350,7 +356,7 @@ def judge(ledger, consumer, path, compiled, now, keep, lines_counted):
             lines = None
         value = matches if rule["measure"] == "count" else round(100.0 * matches / lines, 2) if lines else 0.0
         unit = "" if rule["measure"] == "count" else "%"
-        window = f"{rule['window']}s"
+        window = durations.text(rule["window"])
         samples = recent_samples(ledger, consumer, path, rule["name"], now - rule["window"], keep)
         details = {"lines": lines, "matches": matches, "window": rule["window"], "samples": samples}
         label = f"log:{rule['name']}"
@@ -363,7 +369,7 @@ def judge(ledger, consumer, path, compiled, now, keep, lines_counted):
                                     warning=limits[0], critical=limits[1], details=details))
             continue
         if rule["baseline_factor"] is not None:
-            shift = rule["baseline_offset"] * 3600
+            shift = rule["baseline_offset"]
             runs, base_lines, base_matches = ledger.log_window_totals(consumer, path, rule["name"], now - shift - rule["window"], now - shift)
             base_value = base_matches if rule["measure"] == "count" else (100.0 * base_matches / base_lines if base_lines else 0.0)
             details["baseline"] = round(base_value, 2)
@@ -397,7 +403,7 @@ def _log_alert(args, ctx):
             return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {problem}") for rule in compiled], args["runbook"])
         now = time.time()
         if not ctx.check_mode:
-            keep_for = max(rule["window"] + (rule["baseline_offset"] * 3600 if rule["baseline_factor"] is not None else 0)
+            keep_for = max(rule["window"] + (rule["baseline_offset"] if rule["baseline_factor"] is not None else 0)
                            for rule in (item.spec for item in compiled))
             counts = []
             for index, rule in enumerate(item.spec for item in compiled):
@@ -414,4 +420,10 @@ def _log_alert(args, ctx):
     return outcome
 
 
-LOG_ALERT = Task(name="log_alert", argument_spec=LOG_SPEC, run=_log_alert)
+def _check(args, settings=None):
+    absolute(args["path"], "path")
+    at_least(args["samples"], 0, "samples")
+    compile_rules(args["rules"])
+
+
+LOG_ALERT = Task(name="log_alert", argument_spec=LOG_SPEC, run=_log_alert, check=_check)

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 
+from ..foundation import rules
 from ..foundation.errors import CaretakerError, TransientError
 from ..foundation.tasks import Task
 from ..foundation.timestamps import iso
@@ -111,7 +112,13 @@ def _updates_info(args, ctx):
     }
 
 
-UPDATES_INFO = Task(name="updates_info", argument_spec=UPDATES_INFO_SPEC, run=_updates_info)
+def _check_paths(args, settings=None):
+    for name in ("reboot_required_file", "program"):
+        if name in args:
+            rules.absolute(args[name], name)
+
+
+UPDATES_INFO = Task(name="updates_info", argument_spec=UPDATES_INFO_SPEC, run=_updates_info, check=_check_paths)
 
 
 UNATTENDED_UPGRADE_SPEC = {
@@ -146,4 +153,4 @@ def _unattended_upgrade(args, ctx):
     return {**result, "changed": bool(upgraded), **reboot_status(args["reboot_required_file"])}
 
 
-UNATTENDED_UPGRADE = Task(name="unattended_upgrade", argument_spec=UNATTENDED_UPGRADE_SPEC, run=_unattended_upgrade)
+UNATTENDED_UPGRADE = Task(name="unattended_upgrade", argument_spec=UNATTENDED_UPGRADE_SPEC, run=_unattended_upgrade, check=_check_paths)

@@ -14,12 +14,12 @@ import datetime as dt
 import json
 import os
 import random
-import re
 import time
 from dataclasses import dataclass
 
 from ..alerting import alerts
 from ..alerting.path import observe_and_send
+from ..foundation import durations, rules
 from ..foundation.errors import ConfigError, TransientError, translated
 from ..foundation.tasks import Task
 from ..lib import pg
@@ -58,10 +58,10 @@ ARGUMENT_SPEC = {
         "default": {},
         "options": {
             "shape": {"type": "str", "default": "sidekiq", "choices": ["sidekiq", "exponential"]},
-            "base": {"type": "float", "default": 15.0},
+            "base": durations.option(default="15s"),
             "factor": {"type": "float", "default": 2.0},
-            "jitter": {"type": "float", "default": 10.0},
-            "max_delay": {"type": "float", "default": 7 * 86400.0},
+            "jitter": durations.option(default="10s"),
+            "max_delay": durations.option(default="1w"),
         },
     },
     "never_retry": {"type": "list", "elements": "str", "default": []},
@@ -106,28 +106,28 @@ class Decision:
         return entry
 
 
+def _check(args, settings=None):
+    """The policy and backend options, checked without contacting the queue."""
+    rules.at_least(args["max_attempts"], 1, "max_attempts")
+    rules.at_least(args["limit"], 1, "limit")
+    rules.at_least(args["dead_cap"], 0, "dead_cap")
+    rules.at_least(args["backoff"]["factor"], 1, "backoff.factor")
+    rules.at_least(args["backoff"]["max_delay"], args["backoff"]["base"], "backoff.max_delay", what=" (backoff.base)")
+    if args["backend"] == "postgres" and not args["table"]:
+        raise ConfigError("is required when backend is postgres", field="table")
+    if args["backend"] == "rq":
+        rules.not_empty(args["queues"], "queues", "queue")
+        if not args["redis_url"].startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("must be a redis://, rediss:// or unix:// URL", field="redis_url")
+    rules.check_routes(settings, args["alert_routes"], "alert_routes")
+    return [rules.regex(pattern, f"never_retry[{index}]") for index, pattern in enumerate(args["never_retry"])]
+
+
 class Policy:
     def __init__(self, args, rng=random):
         self.args = args
         self.rng = rng
-        if args["max_attempts"] < 1:
-            raise ConfigError("must be at least 1", field="max_attempts")
-        if args["limit"] < 1:
-            raise ConfigError("must be at least 1", field="limit")
-        if args["dead_cap"] < 0:
-            raise ConfigError("must not be negative", field="dead_cap")
-        backoff = args["backoff"]
-        for name in ("base", "jitter", "max_delay"):
-            if backoff[name] < 0:
-                raise ConfigError("must not be negative", field=f"backoff.{name}")
-        if backoff["factor"] < 1:
-            raise ConfigError("must be at least 1", field="backoff.factor")
-        self.never_retry = []
-        for index, pattern in enumerate(args["never_retry"]):
-            try:
-                self.never_retry.append(re.compile(pattern))
-            except re.error as exc:
-                raise ConfigError(f"{pattern!r} is not a regular expression: {exc}", field=f"never_retry[{index}]") from None
+        self.never_retry = _check(args)
 
     def decide(self, ref, attempts, error):
         error = error or ""
@@ -167,8 +167,6 @@ class PostgresQueue(_TableQueue):
     source = "postgres"
 
     def __init__(self, args, ctx):
-        if not args["table"]:
-            raise ConfigError("is required when backend is postgres", field="table")
         self.table = args["table"]
         super().__init__(args, f"{self.table['schema']}.{self.table['name']}")
 
@@ -252,8 +250,6 @@ class RqQueue:
     def check(self):
         import redis
 
-        if not self.args["queues"]:
-            raise ConfigError("lists no queue", field="queues")
         try:
             self.redis.ping()
         except redis.RedisError as exc:
@@ -481,4 +477,4 @@ def _record(args, ctx, source, dead, dead_total):
         ledger.close()
 
 
-JOB_RETRY = Task(name="job_retry", argument_spec=ARGUMENT_SPEC, run=_run)
+JOB_RETRY = Task(name="job_retry", argument_spec=ARGUMENT_SPEC, run=_run, check=_check)

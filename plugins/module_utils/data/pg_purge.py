@@ -16,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import time
 import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from ..foundation import metrics
+from ..foundation import durations, metrics, rules
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 from ..foundation.tasks import Task
 from ..lib import backup_store, pg
@@ -46,14 +45,11 @@ LIST_OPERATORS = ("in", "not_in")
 UNARY_OPERATORS = ("is_null", "is_not_null")
 TIME_TYPES = ("timestamp with time zone", "timestamp without time zone", "date")
 
-AGE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
 TABLE_OPTIONS = {
     "name": {"type": "str", "required": True},
     "schema": {"type": "str", "default": "public"},
     "time_column": {"type": "str", "required": True},
-    "older_than": {"type": "str", "required": True},
+    "older_than": {"type": "raw", "required": True},
     "where": {
         "type": "list",
         "elements": "dict",
@@ -65,11 +61,11 @@ TABLE_OPTIONS = {
         },
     },
     "batch_size": {"type": "int", "default": 50000},
-    "batch_seconds": {"type": "float", "default": 0.5},
-    "pause": {"type": "float", "default": 0.0},
-    "budget": {"type": "float", "default": 900.0},
-    "lock_timeout": {"type": "float", "default": 2.0},
-    "statement_timeout": {"type": "float", "default": 30.0},
+    "batch_seconds": durations.option(default=0.5),
+    "pause": durations.option(default=0),
+    "budget": durations.option(default="15m"),
+    "lock_timeout": durations.option(default="2s"),
+    "statement_timeout": durations.option(default="30s"),
     "archive": {"type": "bool", "default": False},
     "missing_index": {"type": "str", "default": "fail", "choices": ["fail", "warn"]},
 }
@@ -88,17 +84,19 @@ ARGUMENT_SPEC = {
 
 
 def parse_cutoff(text, now, field):
-    """An age (7d, 12h, 30m, 2w, 90s) before now, or an ISO 8601 timestamp (UTC if no zone)."""
-    match = AGE.match(text)
-    if match:
-        amount = int(match.group(1))
-        if amount == 0:
-            raise ConfigError("an age of 0 would purge everything up to now; give a positive age", field=field)
-        return now - dt.timedelta(seconds=amount * AGE_UNITS[match.group(2)])
+    """A duration (90, 30m, 1.5d, 2w) before now, or an ISO 8601 timestamp (UTC if no zone)."""
     try:
-        cutoff = dt.datetime.fromisoformat(text.strip())
+        age = durations.parse(text)
     except ValueError:
-        raise ConfigError(f"{text!r} is neither an age such as 7d, 12h, 30m, 2w nor an ISO 8601 timestamp", field=field) from None
+        age = None
+    if age is not None:
+        if age == 0:
+            raise ConfigError("an age of 0 would purge everything up to now; give a positive age", field=field)
+        return now - dt.timedelta(seconds=age)
+    try:
+        cutoff = dt.datetime.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither a duration ({durations.HELP}) nor an ISO 8601 timestamp", field=field) from None
     if cutoff.tzinfo is None:
         cutoff = cutoff.replace(tzinfo=dt.UTC)
     if cutoff > now:
@@ -129,14 +127,42 @@ class TablePlan:
 
 
 def _check_numbers(options, prefix):
-    if options["batch_size"] < 1:
-        raise ConfigError("must be at least 1", field=f"{prefix}.batch_size")
-    for name in ("pause", "batch_seconds"):
-        if options[name] < 0:
-            raise ConfigError("must not be negative", field=f"{prefix}.{name}")
+    rules.at_least(options["batch_size"], 1, f"{prefix}.batch_size")
     for name in ("budget", "lock_timeout", "statement_timeout"):
-        if options[name] <= 0:
-            raise ConfigError("must be a positive number of seconds", field=f"{prefix}.{name}")
+        rules.positive(options[name], f"{prefix}.{name}")
+
+
+def _check_condition(condition, field):
+    """A filter's value fits its operator: none, a non-empty list of plain values, or one plain value."""
+    op, value = condition["op"], condition["value"]
+    if op in UNARY_OPERATORS:
+        if value is not None:
+            raise ConfigError(f"operator {op} takes no value", field=field + ".value")
+    elif op in LIST_OPERATORS:
+        if not isinstance(value, list) or not value or any(isinstance(item, (list, dict)) or item is None for item in value):
+            raise ConfigError(f"operator {op} needs a non-empty list of plain values", field=field + ".value")
+    elif value is None or isinstance(value, (list, dict)):
+        raise ConfigError(f"operator {op} needs one plain value (use is_null for NULL)", field=field + ".value")
+
+
+def _check(args, settings=None):
+    """Everything about a purge that is wrong whatever the database holds."""
+    rules.not_empty(args["tables"], "tables", "table")
+    now = dt.datetime.now(dt.UTC)
+    for index, options in enumerate(args["tables"]):
+        prefix = f"tables[{index}]"
+        _check_numbers(options, prefix)
+        parse_cutoff(options["older_than"], now, f"{prefix}.older_than")
+        for position, condition in enumerate(options["where"]):
+            _check_condition(condition, f"{prefix}.where[{position}]")
+        if options["archive"] and not (args["archive_dir"] or args["archive"]):
+            raise ConfigError(f"{prefix}.archive is true, so archive (or archive_dir) must say where archives go", field="archive")
+    if args["archive_dir"] and args["archive"]:
+        raise ConfigError("give archive or archive_dir, not both", field="archive_dir")
+    if args["archive"] and args["archive"]["destination"] == "local" and not args["archive"]["directory"]:
+        raise ConfigError("is required when destination is local", field="archive.directory")
+    rules.absolute(args["archive_dir"], "archive_dir")
+    rules.between(args["archive_level"], 1, 22, "archive_level")
 
 
 def _filter_sql(conditions, prefix):
@@ -145,21 +171,15 @@ def _filter_sql(conditions, prefix):
 
     parts, params = [], []
     for position, condition in enumerate(conditions):
-        field = f"{prefix}.where[{position}]"
+        _check_condition(condition, f"{prefix}.where[{position}]")
         column, op, value = sql.Identifier(condition["column"]), condition["op"], condition["value"]
         if op in UNARY_OPERATORS:
-            if value is not None:
-                raise ConfigError(f"operator {op} takes no value", field=field + ".value")
             parts.append(sql.SQL("{} " + OPERATORS[op]).format(column))
         elif op in LIST_OPERATORS:
-            if not isinstance(value, list) or not value or any(isinstance(item, (list, dict)) or item is None for item in value):
-                raise ConfigError(f"operator {op} needs a non-empty list of plain values", field=field + ".value")
             placeholders = sql.SQL(", ").join(sql.Placeholder() * len(value))
             parts.append(sql.SQL("{} " + OPERATORS[op] + " ({})").format(column, placeholders))
             params.extend(pg.param(item) for item in value)
         else:
-            if value is None or isinstance(value, (list, dict)):
-                raise ConfigError(f"operator {op} needs one plain value (use is_null for NULL)", field=field + ".value")
             parts.append(sql.SQL("{} " + OPERATORS[op] + " {}").format(column, sql.Placeholder()))
             params.append(pg.param(value))
     return sql.SQL("").join(sql.SQL(" AND ") + part for part in parts), params
@@ -197,15 +217,10 @@ class Purge:
 
     # checks -----------------------------------------------------------------
     def plan(self, conn):
-        if not self.args["tables"]:
-            raise ConfigError("lists no table", field="tables")
         plans = []
         for index, options in enumerate(self.args["tables"]):
             prefix = f"tables[{index}]"
-            _check_numbers(options, prefix)
             cutoff = parse_cutoff(options["older_than"], self.now, f"{prefix}.older_than")
-            if options["archive"] and not (self.args["archive_dir"] or self.args["archive"]):
-                raise ConfigError(f"{prefix}.archive is true, so archive (or archive_dir) must say where archives go", field="archive")
             plans.append(self._plan_table(conn, index, options, cutoff))
         for plan in plans:
             self._explain(conn, plan)
@@ -215,12 +230,8 @@ class Purge:
 
     def _open_store(self):
         """The archive store, checked (bucket there, directory writable) before any row goes."""
-        if self.args["archive_dir"] and self.args["archive"]:
-            raise ConfigError("give archive or archive_dir, not both", field="archive_dir")
         if self.args["archive"]:
             options, prefix = self.args["archive"], "archive."
-            if options["destination"] == "local" and not options["directory"]:
-                raise ConfigError("is required when destination is local", field="archive.directory")
         else:
             options = {name: spec.get("default") for name, spec in ARCHIVE_OPTIONS.items()}
             options["directory"] = self.args["archive_dir"]
@@ -544,4 +555,4 @@ def _run(args, ctx):
     return Purge(args, ctx).run()
 
 
-PG_PURGE = Task(name="pg_purge", argument_spec=ARGUMENT_SPEC, run=_run)
+PG_PURGE = Task(name="pg_purge", argument_spec=ARGUMENT_SPEC, run=_run, check=_check)

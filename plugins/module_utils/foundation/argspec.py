@@ -3,11 +3,15 @@
 Each task declares one ARGUMENT_SPEC (Ansible's format). The module hands it to
 AnsibleModule; job files on the host, where Ansible is absent, are checked here with the
 subset of that format the engine uses: type, required, default, choices, elements,
-options, aliases and no_log.
+options, aliases and no_log. Engine-only types ride in `context`, which AnsibleModule ignores:
+`context: {type: duration}` (or `{elements: duration}`) converts durations to seconds
+(foundation/durations.py), and `context: {renamed_to, unit}` folds a deprecated option
+whose name carried its unit into its successor.
 """
 
 from __future__ import annotations
 
+from . import durations
 from .errors import ConfigError
 
 _TRUE = {"yes", "on", "true", "1", "y", "t"}
@@ -77,6 +81,7 @@ CONVERTERS = {
     "list": _to_list,
     "dict": _to_dict,
     "raw": lambda value: value,
+    "duration": durations.parse,
 }
 
 
@@ -108,11 +113,19 @@ def validate(spec: dict, params: dict | None, source: str = "", prefix: str = ""
                 result[name] = None
                 continue
         result[name] = _check_value(rules, value, field, source)
+    for name, rules in spec.items():
+        renamed = rules.get("context", {}).get("renamed_to")
+        if renamed and result[name] is not None:
+            given = params.get(renamed)
+            if given is not None and given != spec[renamed].get("default"):
+                raise ConfigError(f"give {renamed} or the deprecated {name}, not both", field=prefix + name, source=source)
+            result[renamed] = result[name] * durations.UNITS[rules["context"]["unit"]]
+            result[name] = None
     return result
 
 
 def _check_value(rules, value, field, source):
-    kind = rules.get("type", "str")
+    kind = rules.get("context", {}).get("type") or rules.get("type", "str")
     try:
         value = CONVERTERS[kind](value)
     except ValueError as exc:
@@ -129,7 +142,7 @@ def _check_value(rules, value, field, source):
 
 
 def _check_element(rules, item, field, source):
-    elements = rules.get("elements")
+    elements = rules.get("context", {}).get("elements") or rules.get("elements")
     if elements is None:
         return item
     element_rules = {"type": elements}

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
-from . import argspec
+from . import argspec, durations
 from .errors import ConfigError, MissingLibrary
+from .rules import at_least, between, check_routes, http_url, positive
 
 JOB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -32,15 +34,15 @@ JOB_SPEC = {
     "description": {"type": "str", "default": ""},
     "args": {"type": "dict", "default": {}},
     "schedule": {"type": "str"},
-    "timeout": {"type": "int", "default": 3600},
-    "kill_grace": {"type": "int", "default": 10},
+    "timeout": durations.option(default="1h"),
+    "kill_grace": durations.option(default="10s"),
     "retry": {
         "type": "dict",
         "default": {},
         "options": {
             "attempts": {"type": "int", "default": 1},
-            "backoff": {"type": "float", "default": 30.0},
-            "max_backoff": {"type": "float", "default": 900.0},
+            "backoff": durations.option(default="30s"),
+            "max_backoff": durations.option(default="15m"),
             "jitter": {"type": "float", "default": 0.25},
             "exit_codes": {"type": "list", "elements": "int", "default": [75]},
         },
@@ -52,15 +54,16 @@ JOB_SPEC = {
             "after": {"type": "int", "default": 2},
             "routes": {"type": "list", "elements": "str"},
             "runbook": {"type": "str"},
-            "remind_hours": {"type": "float"},
+            "remind": durations.option(),
+            "remind_hours": durations.renamed("remind", "h"),
             "flap_limit": {"type": "int", "default": 4},
-            "flap_window": {"type": "float", "default": 3600.0},
+            "flap_window": durations.option(default="1h"),
         },
     },
     "ping": {
         "type": "dict",
         "default": {},
-        "options": {"url": {"type": "str", "no_log": True}, "timeout": {"type": "float", "default": 5.0}},
+        "options": {"url": {"type": "str", "no_log": True}, "timeout": durations.option(default="5s")},
     },
 }
 
@@ -78,9 +81,15 @@ class Settings:
     runbook_base_url: str | None = None
 
     @classmethod
-    def load(cls, etc_dir: str | None = None) -> Settings:
+    def load(cls, etc_dir: str | None = None, strict: bool = False, path: str | None = None) -> Settings:
+        """The host settings; strict (run, check, validate) refuses a file others could change.
+
+        path reads another file than ETC/caretaker.yml (a staged copy being validated).
+        """
         etc_dir = etc_dir or os.environ.get("CARETAKER_ETC", "/etc/caretaker")
-        path = os.path.join(etc_dir, "caretaker.yml")
+        path = path or os.path.join(etc_dir, "caretaker.yml")
+        if strict:
+            check_owner(path)
         raw = read_yaml(path) if os.path.exists(path) else {}
         values = argspec.validate(SETTINGS_SPEC, raw, source=path)
         values["host"] = values["host"] or os.uname().nodename
@@ -162,11 +171,12 @@ def _read_json(text, path):
         raise ConfigError(f"is not JSON, and reading YAML {MissingLibrary('PyYAML').message}", source=path) from None
 
 
-def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_args: bool = True) -> Job:
+def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_args: bool = True, settings=None) -> Job:
     """Validate a job definition and its task arguments; raise ConfigError naming the field.
 
     `source` is how errors name the file, when `path` is a temporary copy being validated.
-    Reports pass check_args=False: they need the job's shape, not its kind's code.
+    Reports pass check_args=False: they need the job's shape, not its kind's code. With
+    settings, the alert routes the job names must exist in them.
     """
     from .tasks import KINDS, load_task
 
@@ -177,19 +187,8 @@ def parse_job(name: str, path: str, raw: dict, source: str | None = None, check_
     if values["kind"] not in KINDS or check_args:
         task = load_task(values["kind"], source=source)
     if check_args:
-        values["args"] = argspec.validate(task.argument_spec, values["args"], source=source, prefix="args.")
-        if task.check:
-            try:
-                task.check(values["args"])
-            except ConfigError as exc:
-                field = exc.field if not exc.field or exc.field.startswith("args.") else f"args.{exc.field}"
-                raise ConfigError(exc.reason, field=field, source=source) from None
-    if values["timeout"] <= 0:
-        raise ConfigError("must be a positive number of seconds", field="timeout", source=source)
-    if values["retry"]["attempts"] < 1:
-        raise ConfigError("must be at least 1", field="retry.attempts", source=source)
-    if values["alert"]["after"] < 1:
-        raise ConfigError("must be at least 1", field="alert.after", source=source)
+        values["args"] = task.validate(values["args"], settings, source=source, prefix="args.")
+    check_job(values, settings, source)
     if values["schedule"]:
         from .schedule import parse_cron
 
@@ -203,4 +202,66 @@ def load_job(settings: Settings, name: str, check_args: bool = True) -> Job:
     path = settings.job_path(name)
     if not os.path.exists(path):
         raise ConfigError(f"unknown job {name!r} (no {path})")
-    return parse_job(name, path, read_yaml(path), check_args=check_args)
+    if check_args:
+        check_owner(path)
+    return parse_job(name, path, read_yaml(path), check_args=check_args, settings=settings if check_args else None)
+
+
+# -- checks every job and settings file passes ---------------------------------------------
+
+
+def check_job(values, settings, source):
+    """The job file's own fields (not its kind's arguments)."""
+    positive(values["timeout"], "timeout", source)
+    at_least(values["retry"]["attempts"], 1, "retry.attempts", source)
+    at_least(values["retry"]["max_backoff"], values["retry"]["backoff"], "retry.max_backoff", source, " (retry.backoff)")
+    between(values["retry"]["jitter"], 0, 1, "retry.jitter", source)
+    at_least(values["alert"]["after"], 1, "alert.after", source)
+    at_least(values["alert"]["flap_limit"], 1, "alert.flap_limit", source)
+    positive(values["alert"]["flap_window"], "alert.flap_window", source)
+    positive(values["alert"]["remind"], "alert.remind", source)
+    check_routes(settings, values["alert"]["routes"], "alert.routes", source)
+    positive(values["ping"]["timeout"], "ping.timeout", source)
+    try:
+        http_url(values["ping"]["url"], "ping.url")
+    except ConfigError as exc:
+        raise ConfigError("must be an http:// or https:// URL", field=exc.field, source=source) from None
+
+
+def check_settings(settings: Settings, source: str | None = None):
+    """Every alert route as the notifier reads it, and default_routes naming defined routes."""
+    from ..alerting import notify
+
+    for name in sorted(settings.alert_routes):
+        try:
+            notify.route_config(settings, name)
+        except ConfigError as exc:
+            raise ConfigError(exc.reason, field=exc.field, source=source) from None
+    check_routes(settings, settings.default_routes, "default_routes", source)
+    at_least(settings.output_tail_bytes, 0, "output_tail_bytes", source)
+
+
+def check_owner(path: str):
+    """As root, refuse a file (or the folder holding it) that another user could change.
+
+    Whoever can write a job file or caretaker.yml chooses what root runs; cron, sudo and
+    sshd's StrictModes refuse such files the same way. The file and its folder must be
+    owned by root and not writable by group or others; a sticky folder such as /tmp may be,
+    as there nobody else can rename or replace root's file.
+    """
+    if os.geteuid() != 0:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    for target in (path, folder):
+        try:
+            st = os.stat(target)
+        except FileNotFoundError:
+            continue  # a missing file is reported by whoever reads it
+        mode = f"{stat.S_IMODE(st.st_mode):04o}"
+        if st.st_uid != 0:
+            raise ConfigError(f"{target} is owned by uid {st.st_uid} (mode {mode}), not root: refusing to use it as root",
+                              source=path)
+        sticky_folder = target == folder and st.st_mode & stat.S_ISVTX
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not sticky_folder:
+            raise ConfigError(f"{target} has mode {mode}: writable by group or others, so anyone could change what root runs; "
+                              "make it writable only by root (chmod go-w)", source=path)

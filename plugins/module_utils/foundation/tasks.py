@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import argspec
 from .errors import ConfigError, missing_library
 from .timestamps import now_iso
 
@@ -47,9 +48,24 @@ class Task:
     # A task that is just an external program returns {"argv", "cwd", "env"}; the job
     # runner execs it directly instead of running Python in between.
     program: Callable | None = None
-    # Checks beyond the argument spec (relations between options), run when a job file is
-    # validated, so a bad job is refused when installed rather than when it first runs.
+    # check(args, settings): everything about the arguments that can be wrong without
+    # contacting anything (patterns compile, numbers in range, policies keep something,
+    # routes exist). It raises ConfigError naming the field. settings may be None (routes
+    # are then not checked).
     check: Callable | None = None
+
+    def validate(self, params: dict | None, settings=None, source: str | None = None, prefix: str = "") -> dict:
+        """The arguments converted and checked: what the module, `caretaker validate`, the
+        runner and `caretaker check` all run before the task, so one bad value is refused the
+        same way everywhere."""
+        args = argspec.validate(self.argument_spec, params, source=source, prefix=prefix)
+        if self.check:
+            try:
+                self.check(args, settings)
+            except ConfigError as exc:
+                field = exc.field if not exc.field or exc.field.startswith(prefix) else prefix + exc.field
+                raise ConfigError(exc.reason, field=field, source=source) from None
+        return args
 
 
 @dataclass

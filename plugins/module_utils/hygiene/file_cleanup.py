@@ -23,6 +23,7 @@ import re
 import stat
 import time
 
+from ..foundation import durations
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
 
@@ -30,7 +31,7 @@ ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "path", "required": True},
     "patterns": {"type": "list", "elements": "str", "default": ["*"]},
     "excludes": {"type": "list", "elements": "str", "default": []},
-    "age": {"type": "str"},
+    "age": durations.option(),
     "age_stamp": {"type": "str", "default": "mtime", "choices": ["mtime", "atime", "ctime"]},
     "min_free": {"type": "str"},
     "max_size": {"type": "str"},
@@ -50,18 +51,9 @@ SYSTEM_DIRS = {
 }
 SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys", "/usr")
 
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _STAMP_FIELDS = {"mtime": stat.ST_MTIME, "atime": stat.ST_ATIME, "ctime": stat.ST_CTIME}
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-
-
-def parse_age(text):
-    """'90' (seconds), '30m', '12h', '7d', '2w' -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text).lower())
-    if not match:
-        raise ValueError(f"{text!r} is not an age; use a number with s, m, h, d or w (e.g. 7d)")
-    return float(match.group(1)) * _AGE_UNITS[match.group(2) or "s"]
 
 
 def parse_size(text):
@@ -156,7 +148,7 @@ class Cleaner:
         self.excluded = _name_matcher(args["excludes"]) if args["excludes"] else None
         self.stamp_field = _STAMP_FIELDS[args["age_stamp"]]
         now = time.time() if now is None else now
-        self.cutoff = now - parse_age(args["age"]) if args["age"] is not None else None
+        self.cutoff = now - args["age"] if args["age"] is not None else None
         self.recurse = args["recurse"]
         self.remove_empty_dirs = args["remove_empty_dirs"]
         self.max_deletions = args["max_deletions"]
@@ -326,7 +318,7 @@ def validate(args, source=None, prefix=""):
 
     if args["age"] is None and args["min_free"] is None and args["max_size"] is None:
         raise ConfigError("give at least one of age, min_free or max_size (nothing is deleted without a limit)", field=prefix + "age", source=source)
-    for name, parse in (("age", parse_age), ("max_size", parse_size), ("min_free", parse_free)):
+    for name, parse in (("max_size", parse_size), ("min_free", parse_free)):
         if args[name] is not None:
             check(name, parse, args[name])
     if args["max_deletions"] < 1:
@@ -336,8 +328,8 @@ def validate(args, source=None, prefix=""):
     return [check(f"paths[{index}]", check_root, path, args["allow_system_paths"]) for index, path in enumerate(args["paths"])]
 
 
-def _check_job(args):
-    validate(args, prefix="args.")
+def _check_job(args, settings=None):
+    validate(args)
 
 
 def clean(args, ctx):

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 
+from ..foundation import durations
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 
 MIB = 1024 * 1024
@@ -43,7 +44,7 @@ STORE_SPEC = {
     "addressing_style": {"type": "str", "choices": ["auto", "path", "virtual"], "default": "auto"},
     "part_size_mb": {"type": "int", "default": 8},
     "max_attempts": {"type": "int", "default": 5},
-    "read_timeout": {"type": "float", "default": 60.0},
+    "read_timeout": durations.option(default="1m"),
 }
 
 

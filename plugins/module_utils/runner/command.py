@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ..foundation import rules
 from ..foundation.errors import CaretakerError, ConfigError
 from ..foundation.tasks import Task
 
@@ -22,13 +23,13 @@ COMMAND_SPEC = {
 }
 
 
-def _command_check(args):
+def _command_check(args, settings=None):
     if not args["argv"]:
-        raise ConfigError("must name a program to run", field="args.argv")
+        raise ConfigError("must name a program to run", field="argv")
+    rules.absolute(args["chdir"], "chdir")
 
 
 def _command_program(args):
-    _command_check(args)
     env = None
     if args["environment"]:
         env = {**os.environ, **{key: str(value) for key, value in args["environment"].items()}}

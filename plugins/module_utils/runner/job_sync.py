@@ -13,7 +13,7 @@ import os
 import subprocess
 import tempfile
 
-from ..foundation import argspec
+from ..foundation import argspec, durations
 from ..foundation.config import JOB_NAME, parse_job
 from ..foundation.errors import CaretakerError, ConfigError
 from ..foundation.schedule import spread, to_oncalendar
@@ -51,10 +51,10 @@ def _cron_file(name, definition, command):
 def _service_unit(name, definition, command):
     about = f": {definition['description']}" if definition.get("description") else ""
     # The runner enforces the job's own timeout; this is the backstop if the runner hangs.
-    backstop = definition.get("timeout", 3600) + definition.get("kill_grace", 10) + 60
+    backstop = durations.parse(definition.get("timeout", 3600)) + durations.parse(definition.get("kill_grace", 10)) + 60
     return (f"# Written by caretaker install-jobs; edits are overwritten.\n[Unit]\nDescription=caretaker job {name}{about}\n"
             "After=network-online.target\nWants=network-online.target\n\n"
-            f"[Service]\nType=oneshot\nExecStart={command} run {name}\nTimeoutStartSec={backstop}\n")
+            f"[Service]\nType=oneshot\nExecStart={command} run {name}\nTimeoutStartSec={backstop:g}\n")
 
 
 def _timer_unit(name, definition, delay):
