@@ -20,7 +20,8 @@ HARNESS := tests/harness
 
 # Debian packages the tests, the image builds and the real services need.
 APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
-	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades
+	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades \
+	chromium chromium-driver
 
 # The venv's tools come first; podman always uses runc and this machine's ulimits.
 export PATH := $(BIN):$(PATH)
