@@ -16,6 +16,7 @@ import tempfile
 import time
 
 from ..foundation.tasks import Task
+from .record import LIVE_TTL as DEFAULT_TTL  # what the page leaves out of each item
 
 REPORT_VERSION = 1
 ORDER = {"ok": 0, "warning": 1, "unknown": 2, "unreachable": 3, "critical": 4}
@@ -40,14 +41,19 @@ def judge(entry, now):
     """An item as of now: its age, whether it is stale, and the status to show."""
     reported = entry.get("reported", entry["status"])
     observed = _parse(entry.get("observed_at"))
-    age = None if observed is None else round(now - observed)
+    age = None if observed is None else now - observed
     stale = bool(entry.get("ttl") and age is not None and age > entry["ttl"])
     status = reported
     message = entry["message"].split(" | stale: ", 1)[0]
     if stale:
         status = reported if ORDER[reported] > ORDER["unknown"] else "unknown"
         message += f" | stale: observed {_ago(age)} ago, expected every {_ago(entry['ttl'])}"
-    return {**entry, "reported": reported, "status": status, "message": message, "age": age, "stale": stale}
+    judged = {**entry, "status": status, "message": message}
+    judged.pop("stale", None)
+    judged.pop("reported", None)
+    if stale:  # only then: a thousand hosts' items stay small
+        judged.update(stale=True, reported=reported)
+    return judged
 
 
 def _host(name, groups, record, now, reachable=True, error=None):
@@ -207,10 +213,26 @@ def text_summary(report, lines=15):
     return "\n".join(out)
 
 
+def _compact(report):
+    """The report as embedded in the page: an item observed with its host's record, or with a day's ttl, leaves that out."""
+    hosts = []
+    for host in report["hosts"]:
+        items = []
+        for entry in host["items"]:
+            entry = dict(entry)
+            if entry.get("observed_at") == host["observed_at"]:
+                del entry["observed_at"]
+            if entry.get("ttl") == DEFAULT_TTL:
+                del entry["ttl"]
+            items.append(entry)
+        hosts.append({**host, "items": items})
+    return {**report, "hosts": hosts}
+
+
 def to_html(report):
-    data = to_json(report).replace("</", "<\\/")
+    data = to_json(_compact(report)).replace("</", "<\\/")
     title = html.escape(f"Fleet report {report['generated_at']}")
-    return PAGE.replace("__TITLE__", title).replace("__DATA__", data)
+    return PAGE.replace("__TITLE__", title).replace("__TTL__", str(DEFAULT_TTL)).replace("__DATA__", data)
 
 
 PAGE = """<!DOCTYPE html>
@@ -246,6 +268,9 @@ tr.detail td{background:#fafafa}
 <script>
 "use strict";
 const R=JSON.parse(document.getElementById("data").textContent);
+const NOW=Date.parse(R.generated_at)/1000;
+R.hosts.forEach(h=>h.items.forEach(i=>{if(!("observed_at" in i))i.observed_at=h.observed_at;if(!("ttl" in i))i.ttl=__TTL__;}));
+const ageOf=i=>i.observed_at?Math.max(0,Math.round(NOW-Date.parse(i.observed_at)/1000)):null;
 const ORDER={ok:0,warning:1,unknown:2,unreachable:3,critical:4};
 const esc=t=>String(t==null?"":t).replace(/[&<>"]/g,c=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"})[c]);
 const ago=s=>s==null?"never":s>=86400?(s/86400).toFixed(1)+"d":s>=3600?(s/3600).toFixed(1)+"h":s>=60?(s/60).toFixed(0)+"m":s+"s";
@@ -265,27 +290,30 @@ const H=R.hosts.map(h=>{
   const d=worstOf(h.items,"disk",(a,c)=>c.value-a.value);
   const c=worstOf(h.items,"cert",(a,x)=>a.value-x.value);
   const stale=h.items.some(i=>i.stale);
-  const probs=h.errors.map(e=>"<li>"+esc(e)+"</li>").concat(h.items.filter(i=>i.status!=="ok").map(i=>
+  const probs=()=>h.errors.map(e=>"<li>"+esc(e)+"</li>").concat(h.items.filter(i=>i.status!=="ok").map(i=>
     "<li>"+badge(i.status,i.stale)+" <b>"+esc(i.area)+" "+esc(i.name)+"</b>: "+esc(i.message)+
-    ' <span class="age">observed '+ago(i.age)+(i.age==null?"":" ago")+"</span></li>"));
-  const text=(h.host+" "+h.groups.join(" ")+" "+h.state+" "+h.errors.join(" ")+" "+
+    ' <span class="age">observed '+ago(ageOf(i))+(i.observed_at?" ago":"")+"</span></li>")).join("");
+  const text=()=>(h.host+" "+h.groups.join(" ")+" "+h.state+" "+h.errors.join(" ")+" "+
     h.items.filter(i=>i.status!=="ok").map(i=>i.area+" "+i.name+" "+i.message).join(" ")).toLowerCase();
-  const html='<td>'+badge(h.state,false)+(stale?" <small>stale data</small>":"")+'</td><td><a href="#" class="host">'+esc(h.host)+
+  const html=()=>'<td>'+badge(h.state,false)+(stale?" <small>stale data</small>":"")+'</td><td><a href="#" class="host">'+esc(h.host)+
     '</a><br><small>record '+(h.age==null?"none":ago(h.age)+" old")+'</small></td><td>'+esc(h.groups.join(", "))+
-    '</td><td><ul class="why">'+probs.join("")+'</ul></td><td class="bars">'+
+    '</td><td><ul class="why">'+probs()+'</ul></td><td class="bars">'+
     (b?bar(b.value,Math.max(b.value,b.target/3600*2),b.target/3600,b,b.name+": "+b.value+"h of "+(b.target/3600)+"h")+"<small>"+esc(b.name)+" "+b.value+"h / "+(b.target/3600)+"h</small>":"")+
     '</td><td class="bars">'+(d?bar(d.value,100,d.critical,d,d.name+" "+d.value+"%")+"<small>"+esc(d.name)+" "+d.value+"%</small>":"")+
     '</td><td class="bars">'+(c?bar(Math.max(c.value,0),90,14,c,c.name+" "+c.value+" days")+"<small>"+c.value+" d</small>":"")+"</td>";
   return {h,text,html,stale,rank:ORDER[h.state]*1e6+h.problems,host:h.host,groups:h.groups.join(","),problems:h.problems,
     backup:b?b.value/(b.target/3600):-1,disk:d?d.value:-1,cert:c?-c.value:-1e9};
 });
-let sortKey="rank",sortDesc=true;
+let sortKey="rank",sortDesc=true,showAll=false;const PAGE=150;
 const tbody=document.querySelector("#hosts tbody");
 function draw(){
   const q=document.getElementById("filter").value.toLowerCase().trim(),st=document.getElementById("state").value;
-  const rows=H.filter(r=>(!q||q.split(/\\s+/).every(w=>r.text.includes(w)))&&(!st||(st==="stale"?r.stale:r.h.state===st)));
+  const rows=H.filter(r=>(!q||q.split(/\\s+/).every(w=>(r._t=r._t||r.text()).includes(w)))&&(!st||(st==="stale"?r.stale:r.h.state===st)));
   rows.sort((a,b)=>{const x=a[sortKey],y=b[sortKey];const v=x<y?-1:x>y?1:0;return sortDesc?-v:v;});
-  tbody.innerHTML=rows.map(r=>'<tr class="host-row" data-host="'+esc(r.host)+'" data-state="'+r.h.state+'">'+r.html+"</tr>").join("");
+  // Long fleets draw a page of rows first, so the page answers at once; the rest on demand.
+  const page=showAll?rows:rows.slice(0,PAGE);
+  tbody.innerHTML=page.map(r=>'<tr class="host-row" data-host="'+esc(r.host)+'" data-state="'+r.h.state+'">'+r.html()+"</tr>").join("")+
+    (page.length<rows.length?'<tr><td colspan="7"><button id="more">show all '+rows.length+' hosts</button></td></tr>':"");
   document.getElementById("shown").textContent=rows.length+" of "+H.length+" hosts";
 }
 document.getElementById("filter").addEventListener("input",draw);
@@ -294,12 +322,13 @@ document.querySelectorAll("#hosts th").forEach(th=>th.addEventListener("click",(
   const k=th.dataset.k;sortDesc=k===sortKey?!sortDesc:(k==="rank"||k==="problems"||k==="backup"||k==="disk"||k==="cert");sortKey=k;
   document.querySelectorAll("#hosts th").forEach(t=>t.classList.toggle("sorted",t===th));draw();}));
 tbody.addEventListener("click",e=>{
+  if(e.target.id==="more"){showAll=true;draw();return;}
   const a=e.target.closest("a.host");if(!a)return;e.preventDefault();
   const tr=a.closest("tr"),next=tr.nextElementSibling;
   if(next&&next.classList.contains("detail")){next.remove();return;}
   const h=H.find(r=>r.host===tr.dataset.host).h,d=document.createElement("tr");d.className="detail";
   d.innerHTML='<td colspan="7"><table>'+h.items.map(i=>"<tr><td>"+badge(i.status,i.stale)+"</td><td>"+esc(i.area)+"</td><td>"+esc(i.name)+
-    "</td><td>"+esc(i.message)+"</td><td>observed "+ago(i.age)+(i.age==null?"":" ago")+(i.ttl?", every "+ago(i.ttl):"")+"</td></tr>").join("")+"</table></td>";
+    "</td><td>"+esc(i.message)+"</td><td>observed "+ago(ageOf(i))+(i.observed_at?" ago":"")+(i.ttl?", every "+ago(i.ttl):"")+"</td></tr>").join("")+"</table></td>";
   tr.after(d);});
 const S=R.summary;
 document.getElementById("cards").innerHTML="<span><b>"+S.hosts+"</b> hosts</span>"+
