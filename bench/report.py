@@ -19,8 +19,8 @@ from common import Command, compare, engine_pythonpath
 
 sys.path.insert(0, engine_pythonpath())
 
-from caretaker.report import render  # noqa: E402
-from caretaker.report.record import item, iso  # noqa: E402
+from caretaker.report import render
+from caretaker.report.record import iso, item
 
 PAGE_GOAL_BYTES = 3 * 1000 * 1000
 INTERACTIVE_GOAL_SECONDS = 2.0

@@ -13,9 +13,9 @@ import os
 import re
 import subprocess
 
-from . import check
 from ..foundation.errors import CaretakerError, TransientError
 from ..foundation.tasks import Task
+from . import check
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 from ..alerting import alerts
 from ..checks.check import CHECK_KINDS, record_state
-
 from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
