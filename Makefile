@@ -63,7 +63,8 @@ $(VENV)/.installed: requirements.txt test-requirements.txt $(wildcard requiremen
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r test-requirements.txt
 	touch $@
 
-images:
+# The images need podman and debootstrap: whichever command runs first installs them.
+images: apt
 	$(HARNESS)/build-images.sh
 
 # Ansible finds this checkout as caretaker.ops through a symlink, so edits apply at once.
@@ -105,7 +106,7 @@ molecule: venv collection
 	done; \
 	if [ -n "$$failed" ]; then echo "molecule scenarios failed:$$failed"; exit 1; fi
 
-demo: venv images collection
+demo: install images collection
 	$(HARNESS)/demo.sh up
 
 demo-clean:

@@ -34,9 +34,9 @@ from fixtures.postgres import start_cluster, stop_cluster  # noqa: E402
 
 sys.path.insert(0, str(conftest.ENGINE_LINK.parent))
 
+from caretaker.data.pg_purge import PG_PURGE  # noqa: E402
 from caretaker.foundation import argspec  # noqa: E402
 from caretaker.foundation.config import Settings  # noqa: E402
-from caretaker.data.pg_purge import PG_PURGE  # noqa: E402
 from caretaker.foundation.tasks import Context  # noqa: E402
 
 SERVER = ["fsync=on", "shared_buffers=1GB", "max_wal_size=8GB", "checkpoint_timeout=30min", "autovacuum=off"]

@@ -17,10 +17,11 @@ import json
 import sys
 import time
 
-from .alerting import alerts, notify
+from .alerting.path import observe_and_send
 from .foundation.config import Settings
 from .foundation.errors import CaretakerError
 from .foundation.ledger import Ledger
+from .foundation.timestamps import now_iso
 
 
 def parse_tokens(text):
@@ -33,7 +34,7 @@ class Listener:
         self.settings = settings
         self.exits = exits
         self.window = window
-        self.routes = routes if routes is not None else settings.default_routes
+        self.routes = routes  # None: the host's default routes
         self.runbook = runbook
         self.clock = clock
         self.exit_times = collections.defaultdict(collections.deque)
@@ -77,20 +78,17 @@ class Listener:
     def _observe(self, program, what, severity, summary, details=None):
         ledger = Ledger(self.settings.database)
         try:
-            alert = alerts.observe(
-                ledger, f"supervisor:{program}:{what}", severity, summary,
-                host=self.settings.host, check=f"supervisor:{program}", after=1,
+            observe_and_send(
+                ledger, self.settings, f"supervisor:{program}:{what}", severity, summary,
+                check=f"supervisor:{program}", routes=self.routes, log=_log, after=1,
                 details={"program": program, **(details or {})}, runbook=self.runbook,
             )
         finally:
             ledger.close()
-        if alert is not None:
-            failed = notify.deliver(alert, self.routes, self.settings, log=_log)
-            _log("alert", key=alert.key, action=alert.action, routes=self.routes, failed_routes=failed)
 
 
 def _log(event, **fields):
-    sys.stderr.write(json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str) + "\n")
+    sys.stderr.write(json.dumps({"ts": now_iso(milliseconds=True), "event": event, **fields}, default=str) + "\n")
     sys.stderr.flush()
 
 

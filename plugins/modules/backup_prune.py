@@ -73,8 +73,8 @@ requests:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.backup.pg_backup import BACKUP_PRUNE
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 
 def main():

@@ -126,8 +126,8 @@ destination:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.backup.pg_backup import PG_BACKUP
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 
 def main():

@@ -317,8 +317,8 @@ warnings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.data.pg_purge import PG_PURGE
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 
 def main():

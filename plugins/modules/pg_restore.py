@@ -93,8 +93,8 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.backup.pg_backup import PG_RESTORE
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 
 def main():

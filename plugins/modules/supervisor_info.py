@@ -101,8 +101,8 @@ not_running:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 from ansible_collections.caretaker.ops.plugins.module_utils.lib.supervisor import SUPERVISOR_INFO
+from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
 
 
 def main():

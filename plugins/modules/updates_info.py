@@ -112,9 +112,9 @@ reboot_required_packages:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.caretaker.ops.plugins.module_utils.checks.updates_info import UPDATES_INFO
 from ansible_collections.caretaker.ops.plugins.module_utils.foundation.config import Settings
 from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_as_module
-from ansible_collections.caretaker.ops.plugins.module_utils.checks.updates_info import UPDATES_INFO
 
 
 def main():

@@ -4,9 +4,9 @@ import concurrent.futures
 import hashlib
 import json
 
-from caretaker.foundation import argspec, tasks
-
 from caretaker.backup import pg_backup
+from caretaker.foundation import argspec, tasks
+from caretaker.foundation.timestamps import iso
 
 
 def run_task(task, params, check_mode=False, settings=None):
@@ -59,7 +59,7 @@ def seed_s3_history(client, bucket, prefix, moments, drills=None, pending=None):
     ids = sorted(backups)
     for index, ok in (drills or {}).items():
         backups[ids[index]]["drill"] = {"ok": ok}
-    runs = {f"run{number}": {"key": key, "started": pg_backup._iso(started)} for number, (key, started) in enumerate((pending or {}).items())}
+    runs = {f"run{number}": {"key": key, "started": iso(started)} for number, (key, started) in enumerate((pending or {}).items())}
     catalog = {"format": pg_backup.CATALOG_FORMAT, "backups": backups, "pending": runs, "abandoned": [], "deleted": []}
     client.put_object(Bucket=bucket, Key=f"{prefix}catalog.json", Body=json.dumps(catalog).encode())
     return ids

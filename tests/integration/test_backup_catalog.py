@@ -5,8 +5,8 @@ import json
 
 import pytest
 from caretaker.foundation import argspec
-from caretaker.lib import backup_store
 from caretaker.foundation.errors import ConfigError
+from caretaker.lib import backup_store
 
 
 def open_store(params):

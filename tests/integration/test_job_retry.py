@@ -7,10 +7,10 @@ import os
 
 import psycopg
 import pytest
+from caretaker.data.job_retry import JOB_RETRY
 from caretaker.foundation import argspec
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import ConfigError
-from caretaker.data.job_retry import JOB_RETRY
 from caretaker.foundation.ledger import Ledger
 from caretaker.foundation.tasks import Context
 

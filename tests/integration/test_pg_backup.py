@@ -7,9 +7,9 @@ import zlib
 import pytest
 import zstandard
 from backup_helpers import backup, local_catalog, restore, run_task, s3_catalog, table_fingerprint
-from caretaker.lib import age
 from caretaker.backup import pg_backup
 from caretaker.foundation.errors import CaretakerError, ConfigError
+from caretaker.lib import age
 
 
 @pytest.fixture

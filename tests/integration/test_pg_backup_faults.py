@@ -8,11 +8,11 @@ import time
 
 import pytest
 from backup_helpers import backup, restore, run_task
-from caretaker.lib import age
-from caretaker.foundation import argspec
 from caretaker.backup import pg_backup
-from caretaker.lib.backup_store import open_store
+from caretaker.foundation import argspec
 from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
+from caretaker.lib import age
+from caretaker.lib.backup_store import open_store
 
 
 def fill_incompressible(postgres, database, megabytes):

@@ -8,10 +8,10 @@ import uuid
 import psycopg
 import pytest
 import zstandard
+from caretaker.data.pg_purge import PG_PURGE
 from caretaker.foundation import argspec
 from caretaker.foundation.config import Settings
 from caretaker.foundation.errors import CaretakerError, ConfigError, TransientError
-from caretaker.data.pg_purge import PG_PURGE
 from caretaker.foundation.tasks import Context
 from psycopg import sql
 

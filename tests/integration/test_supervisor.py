@@ -9,8 +9,8 @@ import time
 import pytest
 from caretaker.foundation import argspec
 from caretaker.foundation.errors import TransientError
-from caretaker.lib.supervisor import SUPERVISOR_INFO
 from caretaker.foundation.tasks import Context
+from caretaker.lib.supervisor import SUPERVISOR_INFO
 from fixtures.engine import ENGINE_PARENT
 
 SLEEPER = f"{sys.executable} -c 'import time; time.sleep(3600)'"

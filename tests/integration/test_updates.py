@@ -5,8 +5,8 @@ import fcntl
 import os
 
 import pytest
-from caretaker.foundation.tasks import Context
 from caretaker.checks.updates_info import UPDATES_INFO
+from caretaker.foundation.tasks import Context
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_reboot_required_reports_since_when_and_which_packages(world, tmp_path):
     os.utime(flag, (1_790_000_000, 1_790_000_000))
     result = UPDATES_INFO.run({"update_cache": False, "reboot_required_file": str(flag)}, Context())
     assert result["reboot_required"] is True
-    assert result["reboot_required_since"] == "2026-09-21T14:13:20+00:00"
+    assert result["reboot_required_since"] == "2026-09-21T14:13:20Z"
     assert result["reboot_required_packages"] == ["libc6", "linux-image-6.1.0-28-amd64"]
 
 

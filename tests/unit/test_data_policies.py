@@ -4,10 +4,10 @@ import datetime as dt
 import random
 
 import pytest
+from caretaker.data.job_retry import JOB_RETRY, Policy, requeue_delay
+from caretaker.data.pg_purge import BatchSizer, parse_cutoff
 from caretaker.foundation import argspec
 from caretaker.foundation.errors import ConfigError
-from caretaker.data.job_retry import JOB_RETRY, Policy, backoff_delay
-from caretaker.data.pg_purge import BatchSizer, parse_cutoff
 
 SIDEKIQ = {"shape": "sidekiq", "base": 15.0, "factor": 2.0, "jitter": 10.0, "max_delay": 7 * 86400.0}
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -15,17 +15,17 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
 def test_sidekiq_schedule_shape_and_cap():
     no_jitter = {**SIDEKIQ, "jitter": 0.0}
-    assert [backoff_delay(n, no_jitter) for n in (1, 2, 3, 5)] == [15, 16, 31, 271]
+    assert [requeue_delay(n, no_jitter) for n in (1, 2, 3, 5)] == [15, 16, 31, 271]
     rng = random.Random(7)
-    delays = [backoff_delay(3, SIDEKIQ, rng) for _draw in range(200)]
+    delays = [requeue_delay(3, SIDEKIQ, rng) for _draw in range(200)]
     assert min(delays) >= 31 and max(delays) <= 31 + 10 * 3  # jitter grows with the retry count
     assert max(delays) - min(delays) > 10
-    assert backoff_delay(40, {**SIDEKIQ, "max_delay": 3600}) == 3600
+    assert requeue_delay(40, {**SIDEKIQ, "max_delay": 3600}) == 3600
 
 
 def test_exponential_shape():
     shape = {**SIDEKIQ, "shape": "exponential", "base": 2.0, "factor": 3.0, "jitter": 0.0, "max_delay": 100.0}
-    assert [backoff_delay(n, shape) for n in (1, 2, 3, 4, 5, 6)] == [2, 6, 18, 54, 100, 100]
+    assert [requeue_delay(n, shape) for n in (1, 2, 3, 4, 5, 6)] == [2, 6, 18, 54, 100, 100]
 
 
 def test_parse_cutoff_ages_and_timestamps():

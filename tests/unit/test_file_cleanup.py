@@ -9,8 +9,8 @@ import time
 import pytest
 from caretaker.foundation import argspec
 from caretaker.foundation.errors import ConfigError
-from caretaker.hygiene.file_cleanup import FILE_CLEANUP
 from caretaker.foundation.tasks import Context
+from caretaker.hygiene.file_cleanup import FILE_CLEANUP
 
 DAY = 86400
 

@@ -3,8 +3,8 @@
 import datetime
 
 import pytest
-from caretaker.foundation.errors import ConfigError
 from caretaker.backup.retention import POLICY_SPEC, Backup, check_policy, plan
+from caretaker.foundation.errors import ConfigError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

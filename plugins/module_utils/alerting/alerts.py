@@ -55,11 +55,10 @@ class Policy:
         return cls(**values)
 
 
-def _tracking(db, key):
-    row = db.execute("SELECT * FROM alert_tracking WHERE key = ?", (key,)).fetchone()
-    if row is None:
+def _tracking(ledger, key):
+    track = ledger.alert_tracking(key)
+    if track is None:
         return {"stage": None, "flips": [], "flapping": 0, "stable_runs": 0, "alerted_severity": None}
-    track = dict(row)
     track["flips"] = json.loads(track["flips"])
     return track
 
@@ -70,11 +69,9 @@ def observe(ledger, key, severity, summary, *, host, check, after=2, details=Non
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity {severity!r}")
     policy = policy or Policy(after=after)
-    db = ledger.db
     now = time.time() if now is None else now
-    row = db.execute("SELECT * FROM alert_state WHERE key = ?", (key,)).fetchone()
-    state = dict(row) if row else {"status": OK, "consecutive": 0, "first_seen": None, "alerted": 0, "last_sent": None}
-    track = _tracking(db, key)
+    state = ledger.alert_state(key) or {"status": OK, "consecutive": 0, "first_seen": None, "alerted": 0, "last_sent": None}
+    track = _tracking(ledger, key)
 
     def make(action, alert_severity, reason):
         return Alert(key, host, check, action, alert_severity, summary, dict(details or {}), state["first_seen"], runbook, now, reason)
@@ -127,19 +124,5 @@ def observe(ledger, key, severity, summary, *, host, check, after=2, details=Non
         state["last_sent"] = now
         track["alerted_severity"] = alert.severity if alert.action == "trigger" else None
         track["stage"] = stage if alert.action == "trigger" else None
-    db.execute(
-        """INSERT INTO alert_state (key, status, consecutive, first_seen, alerted, last_sent, summary)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (key) DO UPDATE SET status = excluded.status, consecutive = excluded.consecutive,
-               first_seen = excluded.first_seen, alerted = excluded.alerted,
-               last_sent = excluded.last_sent, summary = excluded.summary""",
-        (key, state["status"], state["consecutive"], state["first_seen"], state["alerted"], state["last_sent"], summary),
-    )
-    db.execute(
-        """INSERT INTO alert_tracking (key, stage, flips, flapping, stable_runs, alerted_severity)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (key) DO UPDATE SET stage = excluded.stage, flips = excluded.flips, flapping = excluded.flapping,
-               stable_runs = excluded.stable_runs, alerted_severity = excluded.alerted_severity""",
-        (key, track["stage"], json.dumps(track["flips"]), track["flapping"], track["stable_runs"], track["alerted_severity"]),
-    )
+    ledger.save_alert_state(key, state, {**track, "flips": json.dumps(track["flips"])}, summary)
     return alert

@@ -17,6 +17,7 @@ import time
 
 from ..foundation import argspec
 from ..foundation.errors import ConfigError
+from ..foundation.timestamps import iso
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
@@ -92,10 +93,6 @@ def scrub(text, route):
 # -- payloads ---------------------------------------------------------------------
 
 
-def _iso(ts):
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
-
-
 def headline(alert):
     if alert["action"] == "resolve":
         return f"RESOLVED {alert['host']} {alert['check']}: {alert['summary']}"
@@ -123,7 +120,7 @@ def details_text(details, limit=2500):
 
 
 def webhook_payload(alert):
-    return {**alert, "first_seen_iso": _iso(alert.get("first_seen")), "ts_iso": _iso(alert.get("ts"))}
+    return {**alert, "first_seen_iso": iso(alert.get("first_seen")), "ts_iso": iso(alert.get("ts"))}
 
 
 def slack_payload(alert, route):
@@ -131,7 +128,7 @@ def slack_payload(alert, route):
     fields = [
         {"title": "Host", "value": alert["host"], "short": True},
         {"title": "Check", "value": alert["check"], "short": True},
-        {"title": "First seen", "value": _iso(alert.get("first_seen")) or "-", "short": True},
+        {"title": "First seen", "value": iso(alert.get("first_seen")) or "-", "short": True},
     ]
     if alert.get("runbook"):
         fields.append({"title": "Runbook", "value": alert["runbook"], "short": False})
@@ -150,7 +147,7 @@ def pagerduty_payload(alert, route):
     if alert["action"] == "resolve":
         return {**event, "event_action": "resolve"}
     severity = {"warning": "warning", "critical": "critical"}.get(alert["severity"], "error")
-    details = {**alert.get("details", {}), "first_seen": _iso(alert.get("first_seen")), "reason": alert.get("reason")}
+    details = {**alert.get("details", {}), "first_seen": iso(alert.get("first_seen")), "reason": alert.get("reason")}
     event.update(
         event_action="trigger",
         payload={
@@ -158,7 +155,7 @@ def pagerduty_payload(alert, route):
             "source": alert["host"],
             "severity": severity,
             "component": alert["check"],
-            "timestamp": _iso(alert.get("ts")),
+            "timestamp": iso(alert.get("ts")),
             "custom_details": details,
         },
     )
@@ -180,7 +177,7 @@ def email_message(alert, route):
         f"Host:       {alert['host']}",
         f"Check:      {alert['check']}",
         f"Severity:   {alert['severity']}",
-        f"First seen: {_iso(alert.get('first_seen')) or '-'}",
+        f"First seen: {iso(alert.get('first_seen')) or '-'}",
     ]
     if alert.get("runbook"):
         lines.append(f"Runbook:    {alert['runbook']}")
@@ -263,9 +260,8 @@ def deliver(alert, route_names, settings, log=None, ledger=None):
     ledger, own = _open_ledger(settings, ledger)
     try:
         payload = json.dumps(alert.to_dict(), default=str)
-        now = time.time()
         for name in routes:
-            ledger.db.execute("INSERT INTO alert_spool (route, created, payload) VALUES (?, ?, ?)", (name, now, payload))
+            ledger.spool_alert(name, payload)
         return flush(settings, log, ledger, only=list(routes))
     finally:
         if own:
@@ -278,36 +274,34 @@ def flush(settings, log=None, ledger=None, only=None):
     log = log or (lambda event, **fields: None)
     pending = []
     try:
-        db = ledger.db
-        names = [row[0] for row in db.execute("SELECT DISTINCT route FROM alert_spool ORDER BY route")]
-        for name in names:
+        for name in ledger.spooled_routes():
             if only is not None and name not in only:
                 continue
-            if not _flush_route(settings, db, ledger, name, log):
+            if not _flush_route(settings, ledger, name, log):
                 pending.append(name)
-        db.execute("DELETE FROM alert_sent WHERE ts < ?", (time.time() - 86400,))
+        ledger.forget_sent(before=time.time() - 86400)
         return pending
     finally:
         if own:
             ledger.close()
 
 
-def _flush_route(settings, db, ledger, name, log):
+def _flush_route(settings, ledger, name, log):
     """Send what one route will take; True when its spool is empty afterwards."""
     try:
         route = route_config(settings, name)
     except ConfigError as exc:  # the route was removed or broken since the alert was spooled
         log("alert_delivery_failed", route=name, error=exc.message)
         return False
-    rows = db.execute("SELECT * FROM alert_spool WHERE route = ? ORDER BY id", (name,)).fetchall()
+    rows = ledger.spooled_alerts(name)
     for row in rows:
         now = time.time()
         if now - row["created"] > route["max_age"]:
             ledger.add_dead_letter("notify", name, str(row["id"]), f"undelivered after {route['max_age']:.0f}s: {row['last_error']}")
-            db.execute("DELETE FROM alert_spool WHERE id = ?", (row["id"],))
+            ledger.unspool_alert(row["id"])
             log("alert_expired", route=name, spool_id=row["id"])
             continue
-        sent = db.execute("SELECT COUNT(*) FROM alert_sent WHERE route = ? AND ts > ?", (name, now - route["rate_period"])).fetchone()[0]
+        sent = ledger.sent_since(name, now - route["rate_period"])
         if sent >= route["rate_limit"]:
             log("alert_rate_limited", route=name, waiting=len(rows))
             return False
@@ -315,15 +309,14 @@ def _flush_route(settings, db, ledger, name, log):
         try:
             send(route, alert)
         except DeliveryError as exc:
-            db.execute("UPDATE alert_spool SET attempts = attempts + 1, last_error = ? WHERE id = ?", (str(exc), row["id"]))
+            ledger.spool_failed(row["id"], str(exc))
             log("alert_delivery_failed", route=name, error=str(exc), spooled=True)
             return False  # keep order: the rest waits behind this one
-        db.execute("DELETE FROM alert_spool WHERE id = ?", (row["id"],))
-        db.execute("INSERT INTO alert_sent (route, ts) VALUES (?, ?)", (name, time.time()))
+        ledger.unspool_alert(row["id"], route=name)
         log("alert_sent", route=name, key=alert["key"], action=alert["action"], attempts=row["attempts"] + 1)
     return True
 
 
 def spooled(ledger):
     """Undelivered alerts per route, for status reports and tests."""
-    return {row[0]: row[1] for row in ledger.db.execute("SELECT route, COUNT(*) FROM alert_spool GROUP BY route")}
+    return ledger.spooled_alerts()

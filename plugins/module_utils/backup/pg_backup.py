@@ -33,14 +33,14 @@ import subprocess
 import threading
 import time
 
-from ..lib import age, pg
-
 from ..foundation import metrics
-from ..lib.backup_store import STORE_SPEC, open_store
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
-from .retention import POLICY_SPEC, Backup, check_policy, plan
 from ..foundation.tasks import Task
+from ..foundation.timestamps import iso, parse_iso
 from ..foundation.version import VERSION
+from ..lib import age, pg
+from ..lib.backup_store import STORE_SPEC, open_store
+from .retention import POLICY_SPEC, Backup, check_policy, plan
 
 READ_SIZE = 1024 * 1024
 # zstd's own job size with worker threads is 8 MiB or more, each held twice per worker;
@@ -88,14 +88,6 @@ INFO_SPEC = {"database": {"type": "str", "required": True}, **STORE_SPEC, "backu
 
 def _now():
     return datetime.datetime.now(datetime.UTC)
-
-
-def _iso(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _parse_iso(text: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def new_backup_id(moment: datetime.datetime) -> str:
@@ -324,10 +316,7 @@ def _record_drill_in_ledger(ctx, record):
         return
     ledger = Ledger(settings.database)
     try:
-        ledger.db.execute(
-            "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)",
-            (record["database"], record["backup_id"], int(record["ok"]), record["restore_seconds"], record["checked_at"], record.get("error")),
-        )
+        ledger.record_drill(record["database"], record["backup_id"], record["ok"], record["restore_seconds"], record["checked_at"], record.get("error"))
     finally:
         ledger.close()
 
@@ -382,7 +371,7 @@ def _begin(catalog, ctx, backup_id, data_key, started):
     def begin(document):
         left.update(document["pending"])
         document["abandoned"] += [entry["key"] for entry in document["pending"].values()]
-        document["pending"] = {backup_id: {"key": data_key, "started": _iso(started), "host": _host(ctx)}}
+        document["pending"] = {backup_id: {"key": data_key, "started": iso(started), "host": _host(ctx)}}
         return True
 
     catalog.remove_named(catalog.update(begin))
@@ -490,8 +479,8 @@ def _stream_dump(args, ctx, conn, store, recipients, server_version, backup_id, 
         "database": args["database"],
         "host": _host(ctx),
         "server_version": server_version,
-        "started": _iso(started),
-        "finished": _iso(_now()),
+        "started": iso(started),
+        "finished": iso(_now()),
         "key": data_key,
         "size": sink.size,
         "sha256": sink.sha256.hexdigest(),
@@ -700,7 +689,7 @@ def _drill(args, ctx):
             _drop_database(conn, scratch)
     finally:
         conn.close()
-    record["checked_at"] = _iso(_now())
+    record["checked_at"] = iso(_now())
     record["tables"] = len(manifest["tables"])
     _record_drill(catalog, record)
     _record_drill_in_ledger(ctx, record)
@@ -713,7 +702,7 @@ def _drill(args, ctx):
         "caretaker_backup_last_verified_timestamp_seconds",
         "Unix time the newest backup that passed a restore drill was taken.",
         args["database"],
-        _parse_iso(manifest["finished"]).timestamp(),
+        parse_iso(manifest["finished"]).timestamp(),
     )
     return {"changed": True, "drill": record}
 
@@ -743,7 +732,7 @@ def _prune(args, ctx):
     def decide(document):
         backups = [Backup(backup_id, backup_time(backup_id), bool((entry.get("drill") or {}).get("ok"))) for backup_id, entry in document["backups"].items()]
         decided = plan(backups, args, now)
-        stale = sorted(backup_id for backup_id, entry in document["pending"].items() if _parse_iso(entry["started"]) < stale_before)
+        stale = sorted(backup_id for backup_id, entry in document["pending"].items() if parse_iso(entry["started"]) < stale_before)
         result.update(keep=decided.keep, delete=decided.delete, abandoned=[document["pending"][backup_id]["key"] for backup_id in stale])
         result["changed"] = bool(decided.delete or stale)
         if ctx.check_mode:

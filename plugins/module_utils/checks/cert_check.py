@@ -17,10 +17,11 @@ from __future__ import annotations
 import datetime
 import ipaddress
 
-from . import check
-from .check import Finding, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
+from ..foundation.timestamps import iso
+from . import check
+from .check import Finding, unknown
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -141,8 +142,8 @@ def describe(cert, now):
     return {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
-        "not_before": cert.not_valid_before_utc.isoformat(),
-        "not_after": cert.not_valid_after_utc.isoformat(),
+        "not_before": iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc),
         "days_left": round((cert.not_valid_after_utc - now).total_seconds() / 86400, 2),
         "lifetime_days": round((cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 86400, 2),
         "dns_names": names(cert)[0],
@@ -197,9 +198,9 @@ def grade_leaf(label, cert, hostname, args, now):
         lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
         due = cert.not_valid_before_utc + lifetime * 2 / 3 + datetime.timedelta(days=args["grace_days"])
         if now > due:
-            return Finding(label, "warning", f"renewal overdue since {due.isoformat()}: {days_left:.1f} of {info['lifetime_days']:.0f} days left",
+            return Finding(label, "warning", f"renewal overdue since {iso(due)}: {days_left:.1f} of {info['lifetime_days']:.0f} days left",
                            stage="overdue", **base)
-        return Finding(label, "ok", f"{days_left:.1f} days left; renewal due by {due.isoformat()}", **base)
+        return Finding(label, "ok", f"{days_left:.1f} days left; renewal due by {iso(due)}", **base)
     reached = [stage for stage in stages if days_left <= stage]
     if reached:
         return Finding(label, "warning", f"expires in {days_left:.1f} days ({info['not_after']})", stage=f"{min(reached)}d",
@@ -261,8 +262,8 @@ def compare_served(label, served, path, field):
     if details["served_sha256"] == details["disk_sha256"]:
         return Finding(label, "ok", f"serves the certificate in {path}", details=details)
     if on_disk.not_valid_before_utc > served.not_valid_before_utc:
-        return Finding(label, "critical", f"{path} was renewed ({on_disk.not_valid_before_utc.isoformat()}) but the service still serves "
-                       f"the old certificate (until {served.not_valid_after_utc.isoformat()}): reload it", details=details, stage="stale")
+        return Finding(label, "critical", f"{path} was renewed ({iso(on_disk.not_valid_before_utc)}) but the service still serves "
+                       f"the old certificate (until {iso(served.not_valid_after_utc)}): reload it", details=details, stage="stale")
     return Finding(label, "warning", f"serves a different certificate than {path}", details=details, stage="different")
 
 

@@ -143,7 +143,8 @@ def write_metrics(settings, kind, job, outcome):
 
 def alert_on(ctx, kind, outcome, runbook=None):
     """As a scheduled job, feed each finding to the alert state machine and deliver what it decides."""
-    from ..alerting import alerts, notify
+    from ..alerting import alerts
+    from ..alerting.path import observe_and_send
     from ..foundation.config import load_job
     from ..foundation.ledger import Ledger
 
@@ -151,7 +152,6 @@ def alert_on(ctx, kind, outcome, runbook=None):
         return []
     job = load_job(ctx.settings, ctx.job)
     policy = alerts.Policy.from_job_alert(job.alert)
-    routes = job.alert["routes"] if job.alert["routes"] is not None else ctx.settings.default_routes
     runbook = runbook or job.alert["runbook"]
     sent = []
     ledger = Ledger(ctx.settings.database)
@@ -160,13 +160,11 @@ def alert_on(ctx, kind, outcome, runbook=None):
             check = f"{ctx.job}:{finding['name']}"
             details = {key: finding[key] for key in ("value", "unit", "warning", "critical") if finding[key] is not None}
             details.update(finding["details"])
-            alert = alerts.observe(
-                ledger, f"{kind}:{check}", finding["status"], finding["message"], host=ctx.settings.host, check=check,
-                details=details, runbook=runbook, stage=finding["stage"], policy=policy,
+            alert, _ = observe_and_send(
+                ledger, ctx.settings, f"{kind}:{check}", finding["status"], finding["message"], check=check,
+                routes=job.alert["routes"], log=ctx.log, details=details, runbook=runbook, stage=finding["stage"], policy=policy,
             )
-            if alert is not None and routes:
-                failed = notify.deliver(alert, routes, ctx.settings, ctx.log, ledger=ledger)
-                ctx.log("alert", check=check, action=alert.action, reason=alert.reason, failed_routes=failed)
+            if alert is not None:
                 sent.append({"check": check, "action": alert.action, "severity": alert.severity, "reason": alert.reason})
     finally:
         ledger.close()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import time
 
-from . import check
-from .check import Finding, measured, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
+from . import check
+from .check import Finding, measured, unknown
 
 PROBE_TYPES = ("load", "cpu", "memory", "swap", "disk", "inodes", "systemd", "supervisor", "tcp", "http", "postgres")
 

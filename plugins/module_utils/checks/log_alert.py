@@ -25,10 +25,10 @@ import re
 import time
 from dataclasses import dataclass
 
-from . import check
-from .check import Finding, unknown
 from ..foundation.errors import ConfigError
 from ..foundation.tasks import Task
+from . import check
+from .check import Finding, unknown
 
 CHUNK = 16 << 20
 HEAD = 4096

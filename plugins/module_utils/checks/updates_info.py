@@ -8,13 +8,13 @@ honoured, which lets tests point apt at a throwaway package root.
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import subprocess
 
 from ..foundation.errors import CaretakerError, TransientError
 from ..foundation.tasks import Task
+from ..foundation.timestamps import iso
 from . import check
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
@@ -94,7 +94,7 @@ def reboot_status(path=REBOOT_REQUIRED) -> dict:
         packages = []
     return {
         "reboot_required": True,
-        "reboot_required_since": datetime.datetime.fromtimestamp(since, datetime.UTC).isoformat(timespec="seconds"),
+        "reboot_required_since": iso(since),
         "reboot_required_packages": packages,
     }
 

@@ -10,7 +10,6 @@ by default. An alert goes out when the dead set grows or passes dead_cap.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -19,11 +18,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from ..alerting import alerts, notify
-
-from ..lib import pg
-from ..foundation.errors import ConfigError, TransientError
+from ..alerting import alerts
+from ..alerting.path import observe_and_send
+from ..foundation.errors import ConfigError, TransientError, translated
 from ..foundation.tasks import Task
+from ..lib import pg
 
 TABLE_OPTIONS = {
     "name": {"type": "str", "required": True},
@@ -78,7 +77,7 @@ SHAPES = {
 }
 
 
-def backoff_delay(attempts, backoff, rng=random):
+def requeue_delay(attempts, backoff, rng=random):
     """Seconds before the next try of a job that has failed `attempts` times.
 
     sidekiq: count**4 + base + rand(jitter) * (count + 1), count = retries so far;
@@ -137,7 +136,7 @@ class Policy:
                 return Decision(ref, attempts, error, "dead", f"error matches never_retry pattern {pattern.pattern!r}")
         if attempts >= self.args["max_attempts"]:
             return Decision(ref, attempts, error, "dead", f"used all {self.args['max_attempts']} attempts")
-        return Decision(ref, attempts, error, "requeue", delay=backoff_delay(attempts, self.args["backoff"], self.rng))
+        return Decision(ref, attempts, error, "requeue", delay=requeue_delay(attempts, self.args["backoff"], self.rng))
 
 
 class _TableQueue:
@@ -245,14 +244,10 @@ class RqQueue:
     def close(self):
         self.redis.close()
 
-    @contextlib.contextmanager
     def errors(self):
         import redis
 
-        try:
-            yield
-        except redis.RedisError as exc:
-            raise TransientError(f"Redis: {exc}") from None
+        return translated((redis.RedisError, lambda exc: TransientError(f"Redis: {exc}")))
 
     def check(self):
         import redis
@@ -351,24 +346,15 @@ class LaravelQueue(_TableQueue):
         try:
             known = {}
             if ledger is not None:
-                rows = ledger.db.execute("SELECT * FROM job_retry_counts WHERE job = ? AND ref LIKE ?", (self.job, self.label + ":%")).fetchall()
-                known = {row["item"]: dict(row) for row in rows}
+                known = ledger.retry_counts(self.job, self.label + ":")
             dead = [item for item, state in known.items() if state["dead"]]
             decisions, updates = self._decide_and_move(policy, check_mode, known, dead)
             if not check_mode:
                 for values in updates:
-                    ledger.db.execute(
-                        "INSERT INTO job_retry_counts (job, ref, item, retries, due, due_attempts, dead, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (job, ref) DO UPDATE SET retries = excluded.retries, due = excluded.due, "
-                        "due_attempts = excluded.due_attempts, dead = excluded.dead, updated = excluded.updated",
-                        (self.job, *values, time.time()),
-                    )
+                    ledger.save_retry_count(self.job, *values)
                 dead += [values[1] for values in updates if values[5]]
                 # A requeued job unseen for COUNT_MEMORY succeeded (or was removed): forget its count.
-                ledger.db.execute(
-                    "DELETE FROM job_retry_counts WHERE job = ? AND ref LIKE ? AND dead = 0 AND updated < ?",
-                    (self.job, self.label + ":%", time.time() - COUNT_MEMORY),
-                )
+                ledger.forget_retry_counts(self.job, self.label + ":", unseen_for=COUNT_MEMORY)
             self.dead_items = dead
         finally:
             if ledger is not None:
@@ -483,20 +469,13 @@ def _record(args, ctx, source, dead, dead_total):
             severity, summary = "warning", f"{len(dead)} job(s) moved to dead ({dead_total} dead in all)"
         else:
             severity, summary = alerts.OK, f"no new dead jobs ({dead_total} dead in all)"
-        alert = alerts.observe(
-            ledger,
-            f"dead_jobs:{job}",
-            severity,
-            summary,
-            host=settings.host,
-            check=f"dead_jobs:{job}",
-            after=1,
+        alert, _ = observe_and_send(
+            ledger, settings, f"dead_jobs:{job}", severity, summary, check=f"dead_jobs:{job}",
+            routes=args["alert_routes"], log=ctx.log, after=1,
             details={"source": source, "dead_total": dead_total, "new_dead": [d.ref for d in dead][:50]},
         )
         if alert is None:
             return None
-        routes = args["alert_routes"] if args["alert_routes"] is not None else settings.default_routes
-        notify.deliver(alert, routes, settings, ctx.log)
         return {"action": alert.action, "severity": alert.severity, "summary": alert.summary}
     finally:
         ledger.close()

@@ -22,11 +22,10 @@ import uuid
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
-from ..lib import backup_store, pg
-
 from ..foundation import metrics
 from ..foundation.errors import CaretakerError, ConfigError, TransientError
 from ..foundation.tasks import Task
+from ..lib import backup_store, pg
 
 # operator name in the job file -> SQL; the only operators a filter can use
 OPERATORS = {
@@ -409,7 +408,7 @@ class Purge:
 
     def _purge_table(self, conn, ledger, store, plan):
         key = self._cursor_key(conn, plan)
-        saved = ledger.db.execute("SELECT cutoff, position FROM purge_cursors WHERE key = ?", (key,)).fetchone()
+        saved = ledger.purge_cursor(key)
         position = None
         if saved:
             # Finish the pass the budget interrupted, with the cutoff it started with.
@@ -437,26 +436,13 @@ class Purge:
                 break  # that was the last, short batch
             sizer.observe(picked, elapsed)
             position = last
-            ledger.db.execute(
-                "INSERT INTO purge_cursors (key, cutoff, position, updated) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
-                (key, plan.cutoff_param, json.dumps(position), time.time()),
-            )
+            ledger.save_purge_cursor(key, plan.cutoff_param, json.dumps(position))
             if plan.options["pause"]:
                 time.sleep(plan.options["pause"])
         if not budget_stopped:
-            ledger.db.execute("DELETE FROM purge_cursors WHERE key = ?", (key,))
+            ledger.drop_purge_cursor(key)
         stats.update(seconds=round(time.monotonic() - started, 3), budget_stopped=budget_stopped, longest_batch_seconds=round(longest, 3))
-        ledger.db.execute(
-            """INSERT INTO purge_totals (job, target, rows_deleted, rows_archived, batches, last_seconds, last_budget_stopped)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (job, target) DO UPDATE SET
-                   rows_deleted = purge_totals.rows_deleted + excluded.rows_deleted,
-                   rows_archived = purge_totals.rows_archived + excluded.rows_archived,
-                   batches = purge_totals.batches + excluded.batches,
-                   last_seconds = excluded.last_seconds, last_budget_stopped = excluded.last_budget_stopped""",
-            (self.job, plan.label, stats["rows_deleted"], stats["rows_archived"], stats["batches"], stats["seconds"], int(budget_stopped)),
-        )
+        ledger.add_purge_totals(self.job, plan.label, stats, budget_stopped)
         self.ctx.log("purge_table", **stats)
         return stats
 
@@ -536,7 +522,7 @@ class Purge:
             raise
 
     def _write_metrics(self, ledger):
-        rows = ledger.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (self.job,)).fetchall()
+        rows = ledger.purge_totals(self.job)
 
         def samples(column):
             return [({"job": self.job, "table": row["target"]}, row[column]) for row in rows if row[column] is not None]

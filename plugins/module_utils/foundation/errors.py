@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 # Exit codes shared by the CLI and the job runner (sysexits.h where one fits).
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -41,3 +43,19 @@ class ConfigError(CaretakerError):
         self.reason = message  # without the source and field, for re-raising with a source
         self.field = field
         self.source = source
+
+
+@contextlib.contextmanager
+def translated(*rules):
+    """Re-raise a library's exception as the engine's error.
+
+    Each rule is (exception class, function of the exception returning a CaretakerError);
+    the first class that matches wins and anything else passes through unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        for kind, make in rules:
+            if isinstance(exc, kind):
+                raise make(exc) from None
+        raise

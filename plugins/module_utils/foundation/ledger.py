@@ -240,3 +240,114 @@ class Ledger:
     def ack_dead_letters(self, job):
         cursor = self.db.execute("UPDATE dead_letters SET acked = ? WHERE job = ? AND acked IS NULL", (time.time(), job))
         return cursor.rowcount
+
+    # alert state (alerting/alerts.py) ------------------------------------------
+    def alert_state(self, key):
+        row = self.db.execute("SELECT * FROM alert_state WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def alert_tracking(self, key):
+        row = self.db.execute("SELECT * FROM alert_tracking WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def save_alert_state(self, key, state, track, summary):
+        """One observation's outcome: the state and the tracking row, `flips` already JSON."""
+        self.db.execute(
+            """INSERT INTO alert_state (key, status, consecutive, first_seen, alerted, last_sent, summary)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET status = excluded.status, consecutive = excluded.consecutive,
+                   first_seen = excluded.first_seen, alerted = excluded.alerted,
+                   last_sent = excluded.last_sent, summary = excluded.summary""",
+            (key, state["status"], state["consecutive"], state["first_seen"], state["alerted"], state["last_sent"], summary),
+        )
+        self.db.execute(
+            """INSERT INTO alert_tracking (key, stage, flips, flapping, stable_runs, alerted_severity)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (key) DO UPDATE SET stage = excluded.stage, flips = excluded.flips, flapping = excluded.flapping,
+                   stable_runs = excluded.stable_runs, alerted_severity = excluded.alerted_severity""",
+            (key, track["stage"], track["flips"], track["flapping"], track["stable_runs"], track["alerted_severity"]),
+        )
+
+    # alert spool (alerting/notify.py) ------------------------------------------
+    def spool_alert(self, route, payload):
+        self.db.execute("INSERT INTO alert_spool (route, created, payload) VALUES (?, ?, ?)", (route, time.time(), payload))
+
+    def spooled_routes(self):
+        return [row[0] for row in self.db.execute("SELECT DISTINCT route FROM alert_spool ORDER BY route")]
+
+    def spooled_alerts(self, route=None):
+        """Undelivered alerts of one route, oldest first; without a route, the count per route."""
+        if route is None:
+            return {row[0]: row[1] for row in self.db.execute("SELECT route, COUNT(*) FROM alert_spool GROUP BY route")}
+        return [dict(row) for row in self.db.execute("SELECT * FROM alert_spool WHERE route = ? ORDER BY id", (route,))]
+
+    def unspool_alert(self, spool_id, route=None):
+        """Drop a spooled alert; with its route, count it as sent for the route's rate limit."""
+        self.db.execute("DELETE FROM alert_spool WHERE id = ?", (spool_id,))
+        if route is not None:
+            self.db.execute("INSERT INTO alert_sent (route, ts) VALUES (?, ?)", (route, time.time()))
+
+    def spool_failed(self, spool_id, error):
+        self.db.execute("UPDATE alert_spool SET attempts = attempts + 1, last_error = ? WHERE id = ?", (error, spool_id))
+
+    def sent_since(self, route, since):
+        return self.db.execute("SELECT COUNT(*) FROM alert_sent WHERE route = ? AND ts > ?", (route, since)).fetchone()[0]
+
+    def forget_sent(self, before):
+        self.db.execute("DELETE FROM alert_sent WHERE ts < ?", (before,))
+
+    # pg_purge (data/pg_purge.py) ---------------------------------------------
+    def purge_cursor(self, key):
+        row = self.db.execute("SELECT cutoff, position FROM purge_cursors WHERE key = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def save_purge_cursor(self, key, cutoff, position):
+        self.db.execute(
+            "INSERT INTO purge_cursors (key, cutoff, position, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET cutoff = excluded.cutoff, position = excluded.position, updated = excluded.updated",
+            (key, cutoff, position, time.time()),
+        )
+
+    def drop_purge_cursor(self, key):
+        self.db.execute("DELETE FROM purge_cursors WHERE key = ?", (key,))
+
+    def add_purge_totals(self, job, target, stats, budget_stopped):
+        self.db.execute(
+            """INSERT INTO purge_totals (job, target, rows_deleted, rows_archived, batches, last_seconds, last_budget_stopped)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job, target) DO UPDATE SET
+                   rows_deleted = purge_totals.rows_deleted + excluded.rows_deleted,
+                   rows_archived = purge_totals.rows_archived + excluded.rows_archived,
+                   batches = purge_totals.batches + excluded.batches,
+                   last_seconds = excluded.last_seconds, last_budget_stopped = excluded.last_budget_stopped""",
+            (job, target, stats["rows_deleted"], stats["rows_archived"], stats["batches"], stats["seconds"], int(budget_stopped)),
+        )
+
+    def purge_totals(self, job):
+        return [dict(row) for row in self.db.execute("SELECT * FROM purge_totals WHERE job = ? ORDER BY target", (job,))]
+
+    # job_retry (data/job_retry.py) -------------------------------------------
+    def retry_counts(self, job, ref_prefix):
+        rows = self.db.execute("SELECT * FROM job_retry_counts WHERE job = ? AND ref LIKE ?", (job, ref_prefix + "%"))
+        return {row["item"]: dict(row) for row in rows}
+
+    def save_retry_count(self, job, ref, item, retries, due, due_attempts, dead):
+        self.db.execute(
+            "INSERT INTO job_retry_counts (job, ref, item, retries, due, due_attempts, dead, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job, ref) DO UPDATE SET retries = excluded.retries, due = excluded.due, "
+            "due_attempts = excluded.due_attempts, dead = excluded.dead, updated = excluded.updated",
+            (job, ref, item, retries, due, due_attempts, dead, time.time()),
+        )
+
+    def forget_retry_counts(self, job, ref_prefix, unseen_for):
+        """Counts of live (not dead) jobs not seen for `unseen_for` seconds."""
+        self.db.execute(
+            "DELETE FROM job_retry_counts WHERE job = ? AND ref LIKE ? AND dead = 0 AND updated < ?",
+            (job, ref_prefix + "%", time.time() - unseen_for),
+        )
+
+    # restore drills (backup/pg_backup.py) --------------------------------------
+    def record_drill(self, database, backup_id, ok, restore_seconds, checked_at, error=None):
+        self.db.execute(
+            "INSERT INTO backup_drills VALUES (?, ?, ?, ?, ?, ?)", (database, backup_id, int(ok), restore_seconds, checked_at, error)
+        )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .timestamps import now_iso
 
 # The engine's top package: `caretaker` on a host, the collection's module_utils under Ansible.
 ENGINE = __package__.rpartition(".")[0]
@@ -67,7 +67,7 @@ class Context:
 
     def log(self, event: str, **fields):
         """Record a progress event; the runner's child prints them as JSON lines."""
-        record = {"ts": round(time.time(), 3), "event": event, **fields}
+        record = {"ts": now_iso(milliseconds=True), "event": event, **fields}
         self.events.append(record)
         if self.verbose:
             sys.stderr.write(json.dumps(record, default=str) + "\n")

@@ -6,9 +6,7 @@ catalog look-ups here let a task refuse a missing table or column before it chan
 
 from __future__ import annotations
 
-import contextlib
-
-from ..foundation.errors import CaretakerError, ConfigError, TransientError
+from ..foundation.errors import CaretakerError, ConfigError, TransientError, translated
 
 CONNINFO_OPTION = {
     "type": "str",
@@ -49,17 +47,14 @@ def connect(conninfo="", field="conninfo", autocommit=True, database_field=None,
     return conn
 
 
-@contextlib.contextmanager
 def explained_errors(what):
     """Turn a database error that nothing more specific caught into the engine's errors."""
     import psycopg
 
-    try:
-        yield
-    except psycopg.OperationalError as exc:
-        raise TransientError(f"{what}: lost the database: {first_line(exc)}") from None
-    except psycopg.Error as exc:
-        raise CaretakerError(f"{what}: PostgreSQL said: {first_line(exc)}") from None
+    return translated(
+        (psycopg.OperationalError, lambda exc: TransientError(f"{what}: lost the database: {first_line(exc)}")),
+        (psycopg.Error, lambda exc: CaretakerError(f"{what}: PostgreSQL said: {first_line(exc)}")),
+    )
 
 
 def first_line(exc):

@@ -20,18 +20,13 @@ from ..foundation.errors import CaretakerError
 from ..foundation.ledger import FINAL_FAILURES, Ledger
 from ..foundation.schedule import next_due
 from ..foundation.tasks import Context, Task, load_task
+from ..foundation.timestamps import iso, parse_iso
 
 RECORD_VERSION = 1
 # How long what the report reads live (disks, dead letters, catalogs) stays true: one report interval.
 LIVE_TTL = 86400
 # A scheduled observation stays fresh for its interval, plus 10% and 5 minutes for the run itself.
 GRACE = (1.1, 300)
-
-
-def iso(timestamp):
-    if timestamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def interval(schedule, now=None):
@@ -131,7 +126,7 @@ def _backup_items(settings, ledger, jobs, now):
 
 
 def _epoch(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return parse_iso(text).timestamp()
 
 
 def _ago(seconds):

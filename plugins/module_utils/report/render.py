@@ -8,7 +8,6 @@ not reach keeps its items from the previous report, judged again, so its age sho
 
 from __future__ import annotations
 
-import datetime
 import html
 import json
 import os
@@ -16,6 +15,7 @@ import tempfile
 import time
 
 from ..foundation.tasks import Task
+from ..foundation.timestamps import iso, parse_iso
 from .record import LIVE_TTL as DEFAULT_TTL  # what the page leaves out of each item
 
 REPORT_VERSION = 1
@@ -23,11 +23,7 @@ ORDER = {"ok": 0, "warning": 1, "unknown": 2, "unreachable": 3, "critical": 4}
 
 
 def _parse(text):
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
-
-
-def _iso(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return parse_iso(text).timestamp() if text else None
 
 
 def _ago(seconds):
@@ -109,7 +105,7 @@ def build(records, inventory=None, unreachable=(), previous=None, notes=(), now=
             summary["hosts"] += 1
             summary[entry["state"]] += 1
     return {
-        "version": REPORT_VERSION, "generated_at": _iso(now), "notes": notes,
+        "version": REPORT_VERSION, "generated_at": iso(now), "notes": notes,
         "summary": {"hosts": len(hosts), **{status: sum(1 for entry in hosts if entry["state"] == status) for status in ORDER}},
         "groups": dict(sorted(groups.items())), "changes": _changes(previous, hosts), "hosts": hosts,
     }
@@ -298,7 +294,8 @@ const H=R.hosts.map(h=>{
   const html=()=>'<td>'+badge(h.state,false)+(stale?" <small>stale data</small>":"")+'</td><td><a href="#" class="host">'+esc(h.host)+
     '</a><br><small>record '+(h.age==null?"none":ago(h.age)+" old")+'</small></td><td>'+esc(h.groups.join(", "))+
     '</td><td><ul class="why">'+probs()+'</ul></td><td class="bars">'+
-    (b?bar(b.value,Math.max(b.value,b.target/3600*2),b.target/3600,b,b.name+": "+b.value+"h of "+(b.target/3600)+"h")+"<small>"+esc(b.name)+" "+b.value+"h / "+(b.target/3600)+"h</small>":"")+
+    (b?bar(b.value,Math.max(b.value,b.target/3600*2),b.target/3600,b,b.name+": "+b.value+"h of "+(b.target/3600)+"h")+
+      "<small>"+esc(b.name)+" "+b.value+"h / "+(b.target/3600)+"h</small>":"")+
     '</td><td class="bars">'+(d?bar(d.value,100,d.critical,d,d.name+" "+d.value+"%")+"<small>"+esc(d.name)+" "+d.value+"%</small>":"")+
     '</td><td class="bars">'+(c?bar(Math.max(c.value,0),90,14,c,c.name+" "+c.value+" days")+"<small>"+c.value+" d</small>":"")+"</td>";
   return {h,text,html,stale,rank:ORDER[h.state]*1e6+h.problems,host:h.host,groups:h.groups.join(","),problems:h.problems,
@@ -328,14 +325,17 @@ tbody.addEventListener("click",e=>{
   if(next&&next.classList.contains("detail")){next.remove();return;}
   const h=H.find(r=>r.host===tr.dataset.host).h,d=document.createElement("tr");d.className="detail";
   d.innerHTML='<td colspan="7"><table>'+h.items.map(i=>"<tr><td>"+badge(i.status,i.stale)+"</td><td>"+esc(i.area)+"</td><td>"+esc(i.name)+
-    "</td><td>"+esc(i.message)+"</td><td>observed "+ago(ageOf(i))+(i.observed_at?" ago":"")+(i.ttl?", every "+ago(i.ttl):"")+"</td></tr>").join("")+"</table></td>";
+    "</td><td>"+esc(i.message)+"</td><td>observed "+ago(ageOf(i))+(i.observed_at?" ago":"")+(i.ttl?", every "+ago(i.ttl):"")+
+    "</td></tr>").join("")+"</table></td>";
   tr.after(d);});
 const S=R.summary;
 document.getElementById("cards").innerHTML="<span><b>"+S.hosts+"</b> hosts</span>"+
   Object.keys(ORDER).reverse().map(k=>'<span class="count" data-state="'+k+'">'+badge(k,false)+" <b>"+S[k]+"</b></span>").join("");
-document.getElementById("notes").innerHTML=R.notes.length?'<div class="notes"><b>Could not read:</b><ul>'+R.notes.map(n=>"<li>"+esc(n)+"</li>").join("")+"</ul></div>":"";
+document.getElementById("notes").innerHTML=R.notes.length?
+  '<div class="notes"><b>Could not read:</b><ul>'+R.notes.map(n=>"<li>"+esc(n)+"</li>").join("")+"</ul></div>":"";
 document.getElementById("groups").innerHTML="<tr><th>group</th><th>hosts</th>"+Object.keys(ORDER).reverse().map(k=>"<th>"+k+"</th>").join("")+"</tr>"+
-  Object.entries(R.groups).map(([g,s])=>"<tr><td>"+esc(g)+"</td><td>"+s.hosts+"</td>"+Object.keys(ORDER).reverse().map(k=>"<td>"+(s[k]?badge(k,false)+" "+s[k]:"")+"</td>").join("")+"</tr>").join("");
+  Object.entries(R.groups).map(([g,s])=>"<tr><td>"+esc(g)+"</td><td>"+s.hosts+"</td>"+
+    Object.keys(ORDER).reverse().map(k=>"<td>"+(s[k]?badge(k,false)+" "+s[k]:"")+"</td>").join("")+"</tr>").join("");
 const C=R.changes;
 document.getElementById("changes").innerHTML=!C.previous?"<p>No previous report to compare with.</p>":
   "<p>Since "+esc(C.previous)+": "+C.new.length+" new problems, "+C.recovered.length+" recovered.</p><ul>"+

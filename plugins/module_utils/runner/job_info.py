@@ -12,6 +12,7 @@ from ..foundation.errors import ConfigError
 from ..foundation.ledger import Ledger
 from ..foundation.schedule import next_due
 from ..foundation.tasks import Task
+from ..foundation.timestamps import iso
 
 
 def _is_running(settings, name):
@@ -25,12 +26,6 @@ def _is_running(settings, name):
     except FileNotFoundError:
         pass
     return False
-
-
-def _iso(timestamp):
-    if timestamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat(timespec="seconds")
 
 
 def collect(settings, include_runs=0):
@@ -47,17 +42,17 @@ def collect(settings, include_runs=0):
             job = load_job(settings, name, check_args=False)
             entry.update(kind=job.kind, schedule=job.schedule, description=job.description)
             due = next_due(job.schedule, now) if job.schedule else None
-            entry["next_due"] = due.astimezone().isoformat(timespec="seconds") if due else None
+            entry["next_due"] = iso(due) if due else None
         except ConfigError as exc:
             entry.update(valid=False, error=exc.message, next_due=None)
         row = stats.get(name, {})
         entry.update(
             running=_is_running(settings, name),
-            last_run=_iso(row.get("last_run")),
+            last_run=iso(row.get("last_run")),
             last_status=row.get("last_status"),
             last_exit_code=row.get("last_exit_code"),
             last_duration=round(row["last_duration"], 3) if row.get("last_duration") is not None else None,
-            last_success=_iso(row.get("last_success")),
+            last_success=iso(row.get("last_success")),
             failures_total=row.get("failures_total", 0),
             dead_letters=sum(1 for letter in dead if letter["job"] == name),
         )
@@ -66,17 +61,17 @@ def collect(settings, include_runs=0):
         entry["check"] = {
             "status": state["status"].upper(),
             "summary": state["summary"],
-            "since": _iso(state["since"]),
-            "observed": _iso(state["observed"]),
+            "since": iso(state["since"]),
+            "observed": iso(state["observed"]),
             "findings": state["findings"],
         } if state else None
         if include_runs and ledger:
-            entry["runs"] = ledger.recent_runs(name, include_runs)
+            entry["runs"] = [dict(run, started=iso(run["started"]), ended=iso(run["ended"])) for run in ledger.recent_runs(name, include_runs)]
         jobs.append(entry)
-    letters = [dict(letter, created=_iso(letter["created"])) for letter in dead]
+    letters = [dict(letter, created=iso(letter["created"])) for letter in dead]
     if ledger:
         ledger.close()
-    return {"host": settings.host, "generated": _iso(time.time()), "jobs": jobs, "dead_letters": letters}
+    return {"host": settings.host, "generated": iso(time.time()), "jobs": jobs, "dead_letters": letters}
 
 
 def render_table(report):

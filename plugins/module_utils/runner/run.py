@@ -23,12 +23,14 @@ import traceback
 from dataclasses import dataclass, field
 
 from ..alerting import alerts
+from ..alerting.path import observe_and_send
 from ..checks.check import CHECK_KINDS, record_state
 from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
 from ..foundation.ledger import Ledger
 from ..foundation.tasks import Context, load_task
+from ..foundation.timestamps import now_iso
 
 PR_SET_PDEATHSIG = 1
 
@@ -67,7 +69,7 @@ class JobLog:
         self.run_id = None
 
     def __call__(self, event, **fields):
-        record = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"}
+        record = {"ts": now_iso(milliseconds=True)}
         record.update(job=self.job, run_id=self.run_id, event=event, **fields)
         line = json.dumps(record, default=str) + "\n"
         try:
@@ -166,20 +168,17 @@ def _run_locked(settings, job, task, log, sleep):
 def _alert(settings, ledger, job, report, log):
     severity = "ok" if report.status == "ok" else "critical"
     summary = f"job {job.name} succeeded" if severity == "ok" else f"job {job.name} {report.status}: {report.error or 'no message'}"
-    alert = alerts.observe(
-        ledger, f"job:{job.name}", severity, summary,
-        host=settings.host, check=f"job:{job.name}",
+    observe_and_send(
+        ledger, settings, f"job:{job.name}", severity, summary, check=f"job:{job.name}",
+        routes=job.alert["routes"], log=log,
         details={"run_id": report.run_id, "exit_code": report.exit_code, "attempts": report.attempts,
                  "output_tail": report.output[-1000:]},
         runbook=job.alert["runbook"], policy=alerts.Policy.from_job_alert(job.alert),
     )
-    from ..alerting import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
+    if ledger.spooled_alerts():
+        from ..alerting import notify  # deferred: its HTTP, TLS and SMTP modules load only when something is sent
 
-    if alert is not None:
-        routes = job.alert["routes"] if job.alert["routes"] is not None else settings.default_routes
-        failed = notify.deliver(alert, routes, settings, log, ledger=ledger)
-        log("alert", action=alert.action, routes=routes, failed_routes=failed)
-    notify.flush(settings, log, ledger)  # what earlier runs could not deliver
+        notify.flush(settings, log, ledger)  # what earlier runs could not deliver
 
 
 def _ping(job, phase, log, body=""):
