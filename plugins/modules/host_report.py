@@ -9,11 +9,11 @@ module: host_report
 short_description: One host's record for the fleet report
 version_added: 0.1.0
 description:
-  - Reads what the host knows about itself in one pass and returns it as one record: every job with its last result and,
+  - Reads what the host knows about itself in one pass and returns it as one record (every job with its last result and,
     for check kinds, the check's own state and summary; per database the newest backup and the newest backup proven by a
     restore drill (ages, size, drill duration), a failed drill; certificates and days left; disk and inode use per file
     system; pending security and other updates and the reboot flag; dead letters with the oldest one's age; supervisor
-    programs not running.
+    programs not running).
   - Every item carries C(observed_at) and C(ttl), how long the observation stays true (its job's schedule interval plus
     10% and 5 minutes, or a day for what is read live), so the report can show stale values as stale.
   - A host without the caretaker runtime still returns a record that says so in RV(record.errors).

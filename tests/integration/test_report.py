@@ -140,7 +140,7 @@ def test_the_page_in_a_real_browser_orders_counts_filters_and_shows_stale(tmp_pa
     records = _fleet(tmp_path, sick_host)
     old = record.collect(str(sick_host.etc), live_updates=False, now=time.time() - 3 * 86400)
     (records / "old1.json").write_text(json.dumps({**old, "inventory_hostname": "old1"}))
-    records_, _ = render.load_records(str(records))
+    records_, _notes = render.load_records(str(records))
     report = render.build(records_, inventory={"web1": ["web"], "bare1": ["web"], "old1": ["db"], "gone1": ["db"]}, unreachable={"gone1"})
     page = tmp_path / "fleet.html"
     page.write_text(render.to_html(report))

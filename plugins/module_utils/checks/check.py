@@ -160,7 +160,7 @@ def alert_on(ctx, kind, outcome, runbook=None):
             check = f"{ctx.job}:{finding['name']}"
             details = {key: finding[key] for key in ("value", "unit", "warning", "critical") if finding[key] is not None}
             details.update(finding["details"])
-            alert, _ = observe_and_send(
+            alert, _failed = observe_and_send(
                 ledger, ctx.settings, f"{kind}:{check}", finding["status"], finding["message"], check=check,
                 routes=job.alert["routes"], log=ctx.log, details=details, runbook=runbook, stage=finding["stage"], policy=policy,
             )

@@ -326,8 +326,8 @@ def _log_alert(args, ctx):
     path = args["path"]
     if not os.path.isfile(path):
         reason = "does not exist" if not os.path.exists(path) else "is not a regular file"
-        return check.finish(ctx, "log_alert", [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled],
-                             args["runbook"])
+        findings = [unknown(f"log:{rule.name}", f"path: {path} {reason}") for rule in compiled]
+        return check.finish(ctx, "log_alert", findings, args["runbook"])
     consumer = ctx.job or "adhoc"
     ledger = Ledger(ctx.settings.database)
     try:

@@ -469,7 +469,7 @@ def _record(args, ctx, source, dead, dead_total):
             severity, summary = "warning", f"{len(dead)} job(s) moved to dead ({dead_total} dead in all)"
         else:
             severity, summary = alerts.OK, f"no new dead jobs ({dead_total} dead in all)"
-        alert, _ = observe_and_send(
+        alert, _failed = observe_and_send(
             ledger, settings, f"dead_jobs:{job}", severity, summary, check=f"dead_jobs:{job}",
             routes=args["alert_routes"], log=ctx.log, after=1,
             details={"source": source, "dead_total": dead_total, "new_dead": [d.ref for d in dead][:50]},

@@ -236,7 +236,6 @@ def collect(etc=None, now=None, live_updates=True):
     return record
 
 
-
 def _host_report(args, ctx):
     return {"changed": False, "record": collect(args["etc"], live_updates=args["live_updates"])}
 
