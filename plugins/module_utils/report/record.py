@@ -19,7 +19,7 @@ from ..foundation.config import Settings, load_job
 from ..foundation.errors import CaretakerError
 from ..foundation.ledger import FINAL_FAILURES, Ledger
 from ..foundation.schedule import next_due
-from ..foundation.tasks import Context, Task, load_task
+from ..foundation.tasks import Context, Task
 from ..foundation.timestamps import iso, parse_iso
 
 RECORD_VERSION = 1
@@ -91,7 +91,9 @@ def _backup_items(settings, ledger, jobs, now):
         database = job.args.get("database") or name
         target = interval(job.schedule, now) or LIVE_TTL
         try:
-            task = load_task("backup_info")
+            # Imported by name, not through the kind registry, so Ansible ships it with the module.
+            from ..backup.pg_backup import BACKUP_INFO as task
+
             args = argspec.validate(task.argument_spec, {key: value for key, value in job.args.items() if key in task.argument_spec})
             info = task.run({**args, "database": database}, Context(settings=settings))
         except (CaretakerError, ImportError, OSError) as exc:
