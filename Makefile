@@ -21,7 +21,8 @@ HARNESS := tests/harness
 # Debian packages the tests, the image builds and the real services need.
 APT_PACKAGES = podman runc debootstrap uidmap containernetworking-plugins python3-venv git \
 	shellcheck time postgresql age supervisor logrotate cron redis-server pebble certbot zstd unattended-upgrades \
-	haproxy gunicorn python3-alembic python3-psycopg2 python3-psycopg python3-zstandard python3-cryptography
+	haproxy gunicorn python3-alembic python3-psycopg2 python3-psycopg python3-zstandard python3-cryptography \
+	chromium chromium-driver
 
 # The venv's tools come first; podman always uses runc and this machine's ulimits.
 export PATH := $(BIN):$(PATH)

@@ -5,7 +5,7 @@ Installed on each host as the `caretaker` package; the collection's modules impo
 module_utils. Nothing here is a public API: only the modules, the `caretaker` command and
 the roles are. Each layer imports only from the layers above it:
 
-    foundation/  errors, durations, config and job files, argument specs, the rules the
+    foundation/  errors, timestamps, durations, rules, config and job files, argument specs, the rules the
                  job kinds share when validating (rules), schedules,
                  the ledger (all SQLite), metrics, the task registry
     lib/         libraries over outside things: age encryption, backup stores (S3, a
@@ -17,6 +17,7 @@ the roles are. Each layer imports only from the layers above it:
     checks/      health_check, cert_check, log_alert, updates_info; check.py: what every check shares (findings, thresholds, Nagios output)
     hygiene/     file_cleanup
     data/        pg_purge, job_retry
+    report/      one host's record (record) and the fleet report rendered from many (render)
     deploy/      releases, the deploy lock and journal, migrations under a lock, the health
                  gate and the load balancer, for the deploy role and its modules
 

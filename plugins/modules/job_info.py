@@ -84,6 +84,14 @@ jobs:
     dead_letters:
       description: Number of unacknowledged dead letters.
       type: int
+    check:
+      description:
+        - For check kinds (health_check, cert_check, log_alert, updates_info), the check's own state from its last run,
+          beside RV(jobs[].last_status) (which only says the job ran). Null for other kinds or before the first run.
+        - C(status) is C(OK), C(WARNING), C(CRITICAL) or C(UNKNOWN) (a run that did not complete is C(UNKNOWN)); C(summary) is
+          its one-line summary; C(since) is when it entered that state and C(observed) when it last ran (ISO 8601 UTC);
+          C(findings) are the individual measurements.
+      type: dict
   sample:
     - name: nightly-backup
       kind: command

@@ -54,6 +54,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+status:
+  description: As a check, C(warning) when security updates are pending or a reboot is required, else C(ok).
+  returned: always
+  type: str
+  sample: warning
+summary:
+  description: The check's one-line summary.
+  returned: always
+  type: str
+  sample: "security updates: 2 pending"
+findings:
+  description: The check's findings (security updates, other updates, reboot), each with C(name), C(status), C(message), C(value).
+  returned: always
+  type: list
+  elements: dict
 updates:
   description: One entry per installed package with a newer candidate, sorted by name.
   returned: always

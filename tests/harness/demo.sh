@@ -2,7 +2,7 @@
 # The demo fleet: three systemd containers, demo/prepare.yml (an application database on
 # the database host), playbooks/site.yml applied to them, one maintenance cycle (every job
 # run once with `caretaker run`, in name order: the backup before its drill) and
-# `caretaker status` of each.
+# `caretaker status` of each, then the fleet report (one host has a stopped unit on purpose).
 # Usage: demo.sh up | clean        (make demo / make demo-clean; the images must exist)
 set -euo pipefail
 
@@ -14,6 +14,8 @@ declare -A image=(
     [caretaker-demo-3]=localhost/caretaker-test:debian12
 )
 hosts=(caretaker-demo-1 caretaker-demo-2 caretaker-demo-3)
+unhealthy=caretaker-demo-3
+unhealthy_unit=cron.service
 
 up() {
     for host in "${hosts[@]}"; do
@@ -33,6 +35,10 @@ up() {
     ansible-playbook -i "$inventory" "$repo/demo/prepare.yml"
     ansible-playbook -i "$inventory" "$repo/playbooks/site.yml"
 
+    # One host deliberately unhealthy, so the status and the fleet report show what a problem looks like.
+    echo "$unhealthy: stopping $unhealthy_unit (the demo's deliberate problem)"
+    podman exec "$unhealthy" systemctl stop "$unhealthy_unit"
+
     failed=()
     for host in "${hosts[@]}"; do
         jobs=$(podman exec "$host" caretaker status --json |
@@ -47,12 +53,31 @@ up() {
         echo "=== $host: caretaker status"
         podman exec "$host" caretaker status
     done
+    report
     if [ ${#failed[@]} -gt 0 ]; then
         echo "jobs that failed: ${failed[*]}" >&2
         exit 1
     fi
     echo
     echo "demo fleet up: podman exec -it caretaker-demo-1 bash; make demo-clean removes it"
+}
+
+# The fleet report of the demo fleet (playbooks/report.yml), its path and a one-screen summary.
+report() {
+    local dir=$repo/.build/demo/report
+    mkdir -p "$dir"
+    echo
+    echo "=== fleet report"
+    ansible-playbook -i "$inventory" "$repo/playbooks/report.yml" -e "report_dir=$dir" >"$repo/.build/demo/report.log" ||
+        { cat "$repo/.build/demo/report.log"; echo "the fleet report failed" >&2; return 1; }
+    python3 - "$repo/plugins" "$dir/fleet.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from module_utils.report.render import text_summary
+with open(sys.argv[2]) as handle:
+    print(text_summary(json.load(handle)))
+PY
+    echo "fleet report: $dir/fleet.html (data: $dir/fleet.json)"
 }
 
 clean() {

@@ -15,7 +15,7 @@ from ..foundation.errors import ConfigError
 EXIT_CODES = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 # The order in which one status outweighs another when summarising several findings.
 RANK = {"ok": 0, "warning": 1, "unknown": 2, "critical": 3}
-CHECK_KINDS = ("health_check", "cert_check", "log_alert")
+CHECK_KINDS = ("health_check", "cert_check", "log_alert", "updates_info")
 
 THRESHOLD_OPTIONS = {
     "warning": {"type": "float"},
@@ -169,6 +169,15 @@ def alert_on(ctx, kind, outcome, runbook=None):
     finally:
         ledger.close()
     return sent
+
+
+def record_state(ledger, job, kind, status, exit_code, outcome):
+    """Keep a check job's own state in the ledger: a run that produced no check result is UNKNOWN."""
+    if status == "ok" and outcome.get("status") in EXIT_CODES:
+        state, summary, findings = outcome["status"], outcome.get("summary"), outcome.get("findings", [])
+    else:
+        state, summary, findings = "unknown", f"the check did not complete: {status} (exit {exit_code})", []
+    ledger.record_check(job, kind, state, summary, findings)
 
 
 def finish(ctx, kind, findings, runbook=None):

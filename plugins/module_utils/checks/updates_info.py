@@ -16,6 +16,7 @@ from ..foundation import rules
 from ..foundation.errors import CaretakerError, TransientError
 from ..foundation.tasks import Task
 from ..foundation.timestamps import iso
+from . import check
 
 REBOOT_REQUIRED = "/var/run/reboot-required"
 
@@ -103,12 +104,21 @@ def _updates_info(args, ctx):
     updates = pending_updates(args["update_cache"])
     security = [update for update in updates if update["security"]]
     ctx.log("updates_info", pending=len(updates), security=len(security))
+    reboot = reboot_status(args["reboot_required_file"])
+    # As a check: pending security updates and a pending reboot want attention, other updates do not.
+    findings = [
+        check.Finding("security updates", "warning" if security else "ok", f"{len(security)} pending", value=len(security)),
+        check.Finding("other updates", "ok", f"{len(updates) - len(security)} pending", value=len(updates) - len(security)),
+        check.Finding("reboot", "warning" if reboot["reboot_required"] else "ok",
+                      f"required since {reboot['reboot_required_since']}" if reboot["reboot_required"] else "not required",
+                      details={"since": reboot["reboot_required_since"]}),
+    ]
     return {
-        "changed": False,
+        **check.result("updates_info", findings),
         "updates": updates,
         "pending_count": len(updates),
         "security_count": len(security),
-        **reboot_status(args["reboot_required_file"]),
+        **reboot,
     }
 
 

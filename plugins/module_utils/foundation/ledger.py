@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 3  # 2: every table of every feature is here, applied once per version; 3: deploys
+SCHEMA_VERSION = 4  # 2: every table of every feature is here, applied once per version; 3: deploys; 4: check_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -158,6 +159,16 @@ CREATE TABLE IF NOT EXISTS deploy_locks (
     since REAL NOT NULL,
     ttl REAL NOT NULL
 );
+-- each check job's own state (ok, warning, critical, unknown), since when, and its last findings
+CREATE TABLE IF NOT EXISTS check_state (
+    job TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    summary TEXT,
+    since REAL NOT NULL,
+    observed REAL NOT NULL,
+    findings TEXT NOT NULL DEFAULT '[]'
+);
 """
 
 FINAL_FAILURES = ("failed", "timeout", "dead", "killed")
@@ -222,6 +233,27 @@ class Ledger:
             "SELECT * FROM runs WHERE job = ? ORDER BY started DESC, attempt DESC LIMIT ?", (job, limit)
         ).fetchall()
         return [dict(row) for row in rows]
+
+    # check state -----------------------------------------------------------
+    def record_check(self, job, kind, status, summary, findings):
+        """A check job's outcome; `since` moves only when the status changes."""
+        now = time.time()
+        self.db.execute(
+            """INSERT INTO check_state (job, kind, status, summary, since, observed, findings)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (job) DO UPDATE SET
+                   since = CASE WHEN check_state.status = excluded.status THEN check_state.since ELSE excluded.since END,
+                   kind = excluded.kind, status = excluded.status, summary = excluded.summary,
+                   observed = excluded.observed, findings = excluded.findings""",
+            (job, kind, status, summary, now, now, json.dumps(findings, default=str)),
+        )
+
+    def check_states(self):
+        rows = self.db.execute("SELECT * FROM check_state").fetchall()
+        return {row["job"]: dict(row, findings=json.loads(row["findings"])) for row in rows}
+
+    def drills(self):
+        return [dict(row) for row in self.db.execute("SELECT * FROM backup_drills ORDER BY checked_at")]
 
     # dead letters -----------------------------------------------------------
     def add_dead_letter(self, source, job, ref, error):

@@ -32,6 +32,7 @@ def collect(settings, include_runs=0):
     """A list of job reports and the open dead letters, as plain data."""
     ledger = Ledger(settings.database) if os.path.exists(settings.database) else None
     stats = ledger.job_stats() if ledger else {}
+    checks = ledger.check_states() if ledger else {}
     dead = ledger.dead_letters() if ledger else []
     jobs = []
     now = datetime.datetime.now()
@@ -55,6 +56,15 @@ def collect(settings, include_runs=0):
             failures_total=row.get("failures_total", 0),
             dead_letters=sum(1 for letter in dead if letter["job"] == name),
         )
+        state = checks.get(name)
+        # A check's own verdict, beside the run result: a check that ran fine may have found a problem.
+        entry["check"] = {
+            "status": state["status"].upper(),
+            "summary": state["summary"],
+            "since": iso(state["since"]),
+            "observed": iso(state["observed"]),
+            "findings": state["findings"],
+        } if state else None
         if include_runs and ledger:
             entry["runs"] = [dict(run, started=iso(run["started"]), ended=iso(run["ended"])) for run in ledger.recent_runs(name, include_runs)]
         jobs.append(entry)
@@ -68,12 +78,13 @@ def collect(settings, include_runs=0):
 
 
 def render_table(report):
-    headers = ("JOB", "KIND", "LAST RUN", "RESULT", "TOOK", "NEXT DUE", "DEAD")
+    headers = ("JOB", "KIND", "LAST RUN", "RESULT", "CHECK", "TOOK", "NEXT DUE", "DEAD")
     rows = []
     for job in report["jobs"]:
         result = "invalid" if not job["valid"] else ("running" if job["running"] else job["last_status"] or "never run")
         rows.append((
             job["name"], job["kind"] or "?", (job["last_run"] or "-").replace("+00:00", "Z"), result,
+            job["check"]["status"] if job.get("check") else "-",
             f"{job['last_duration']:.2f}s" if job["last_duration"] is not None else "-",
             (job["next_due"] or "-")[:16].replace("T", " "), str(job["dead_letters"]),
         ))
@@ -84,6 +95,10 @@ def render_table(report):
     for job in report["jobs"]:
         if not job["valid"]:
             lines.append(f"invalid job {job['name']}: {job['error']}")
+    for job in report["jobs"]:
+        if job.get("check"):
+            since = job["check"]["since"].replace("+00:00", "Z")
+            lines.append(f"check {job['name']}: {job['check']['status']} since {since}: {job['check']['summary']}")
     for letter in report["dead_letters"]:
         lines.append(f"dead letter: {letter['job']} {letter['ref']} at {letter['created']}: {letter['error']}")
     for app in report.get("deploys", []):

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from ..alerting import alerts
 from ..alerting.path import observe_and_send
+from ..checks.check import CHECK_KINDS, record_state
 from ..foundation import metrics
 from ..foundation.config import load_job
 from ..foundation.errors import EXIT_ALREADY_RUNNING, EXIT_FAILED, EXIT_TIMEOUT, CaretakerError
@@ -238,6 +239,8 @@ def _run_locked(settings, job, task, log, sleep, lock):
             status = "dead"
             ledger.add_dead_letter("runner", job.name, run_id, outcome.error)
         ledger.record_result(job.name, started, status, outcome.exit_code)
+        if job.kind in CHECK_KINDS:
+            record_state(ledger, job.name, job.kind, status, outcome.exit_code, outcome.result)
         report = RunReport(
             job.name, status, outcome.exit_code, run_id, attempt, time.time() - started,
             outcome.error, outcome.output, outcome.result,
