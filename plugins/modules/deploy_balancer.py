@@ -12,9 +12,12 @@ description:
   - HAProxy through its runtime API socket (admin level) - C(set server BACKEND/SERVER state drain|ready|maint); a drain
     waits until the server has no current session, at most O(drain_timeout) seconds.
   - Any other balancer through O(command), run with E(BALANCER_STATE), E(BALANCER_BACKEND) and E(BALANCER_SERVER) set.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -89,8 +92,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_BALANCER.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_BALANCER)
+    run_as_module(AnsibleModule, DEPLOY_BALANCER)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ version_added: 0.2.0
 description:
   - Asks O(url) with the engine's HTTP probe every O(interval) seconds until O(consecutive) answers in a row are healthy
     (status in O(expect_status), body containing O(expect_release) when set), and fails when O(budget) is spent.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -86,8 +89,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_HEALTH.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_HEALTH)
+    run_as_module(AnsibleModule, DEPLOY_HEALTH)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ version_added: 0.2.0
 description:
   - Reads O(root)/current and the deploy journal in the host's caretaker ledger. RV(previous) is the release a rollback
     would return to, from the journal.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
@@ -72,8 +75,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_INFO.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_INFO)
+    run_as_module(AnsibleModule, DEPLOY_INFO)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,12 @@ description:
   - A lock older than O(ttl) is broken only with O(break_lock=true), and the result says whose lock was broken.
   - O(state=absent) journals the deploy's outcome, drops the lock if this deploy holds it and, when O(outcome) is not
     V(ok), alerts through the host's caretaker alert routes.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -111,8 +114,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_LOCK.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_LOCK)
+    run_as_module(AnsibleModule, DEPLOY_LOCK)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,13 @@ description:
     C(PGOPTIONS) carrying O(lock_timeout) and O(statement_timeout), retried after a lock timeout.
   - The schema version before and after (O(version_command)) and the backup id go into the host's deploy journal.
   - Migrations must be backward compatible with the release still serving (expand, then contract in a later deploy).
+requirements:
+  - psycopg (3) and zstandard, cryptography, boto3 as the backup gate's store needs, in the caretaker runtime (C(/opt/caretaker/bin/python3))
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
+  - caretaker.ops.postgres
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -68,10 +72,6 @@ options:
     description: Extra environment for every command.
     type: dict
     default: {}
-  conninfo:
-    description: libpq connection string or URI of the database the advisory lock is taken in.
-    type: str
-    default: ""
   lock_key:
     description: The advisory lock's key; default a number derived from O(app).
     type: int
@@ -162,8 +162,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_MIGRATE.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_MIGRATE)
+    run_as_module(AnsibleModule, DEPLOY_MIGRATE)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,12 @@ description:
     into a hidden directory; the build command runs there; only then is it renamed into place.
   - Every switch is journaled in the host's caretaker ledger with the release it replaced, so O(state=reverted) and
     O(state=rolled_back) pick their target from the journal, never from file times.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -146,8 +149,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.modules import run_a
 
 
 def main():
-    module = AnsibleModule(argument_spec=DEPLOY_RELEASE.argument_spec, supports_check_mode=True)
-    run_as_module(module, DEPLOY_RELEASE)
+    run_as_module(AnsibleModule, DEPLOY_RELEASE)
 
 
 if __name__ == "__main__":

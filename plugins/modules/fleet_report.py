@@ -19,9 +19,12 @@ description:
   - A missing or corrupt previous report or record file still gives a report; RV(notes) names what could not be read.
   - The HTML has no external assets (inline CSS, JavaScript and SVG, the data embedded as JSON); it opens from a file,
     offline.
+requirements:
+  - None beyond the Python standard library (it runs on the controller).
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
 attributes:
   check_mode:
@@ -115,8 +118,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.report.render import
 
 
 def main():
-    module = AnsibleModule(argument_spec=FLEET_REPORT.argument_spec, supports_check_mode=True)
-    run_as_module(module, FLEET_REPORT)
+    run_as_module(AnsibleModule, FLEET_REPORT)
 
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ description:
   - A host without the caretaker runtime still returns a record that says so in RV(record.errors).
   - Run it with the runtime's interpreter (C(/opt/caretaker/bin/python3)) so backup catalogs on S3 can be read;
     playbooks/report.yml does.
+requirements:
+  - None beyond the Python standard library.
 author:
   - caretaker.ops developers (@caretaker-ops)
 extends_documentation_fragment:
+  - caretaker.ops.common
   - caretaker.ops.attributes
   - caretaker.ops.attributes.INFO_MODULE
 options:
-  etc:
-    description: The caretaker configuration directory, when not C(/etc/caretaker).
-    type: path
   live_updates:
     description:
       - When no updates_info job keeps the host's pending updates, ask apt now (C(apt-get --simulate dist-upgrade), some
@@ -95,8 +95,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.report.record import
 
 
 def main():
-    module = AnsibleModule(argument_spec=HOST_REPORT.argument_spec, supports_check_mode=True)
-    run_as_module(module, HOST_REPORT)
+    run_as_module(AnsibleModule, HOST_REPORT)
 
 
 if __name__ == "__main__":

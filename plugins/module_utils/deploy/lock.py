@@ -37,11 +37,12 @@ def _announce(ledger, args, ctx):
     summary = f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}"
     if failed:
         summary += f": {args['reason'] or 'no reason given'}"
-    alert, undelivered = observe_and_send(
+    alert = observe_and_send(
         ledger, ctx.settings, f"deploy:{args['app']}", "critical" if failed else "ok", summary.replace("  ", " "),
         check=f"deploy {args['app']}", routes=args["alert_routes"], log=ctx.log, after=1,
         details={"deploy_id": args["deploy_id"], "release": args["release"], "outcome": args["outcome"]},
     )
+    undelivered = sorted(ledger.spooled_alerts()) if alert is not None else []
     return alert is not None and failed, undelivered
 
 

@@ -39,7 +39,7 @@ MIGRATE_SPEC = {
     "version_command": {"type": "list", "elements": "str", "default": []},
     "lint_command": {"type": "list", "elements": "str", "default": []},
     "environment": {"type": "dict", "default": {}},
-    "conninfo": pg.CONNINFO_OPTION,
+    **pg.CONNECTION_SPEC,
     "lock_key": {"type": "int", "no_log": False},
     "lock_wait": {"type": "float", "default": 600.0},
     "poll_interval": {"type": "float", "default": 1.0},
@@ -221,7 +221,7 @@ def _migrate(args, ctx):
     env = _env(args)
     result = {"changed": False, "app": args["app"], "pending": False, "backup": None, "attempts": 0,
               "schema_before": None, "schema_after": None, "waited": 0.0}
-    conn = pg.connect(args["conninfo"], field="conninfo")
+    conn = pg.connect(args)
     try:
         started = time.monotonic()
         _acquire(conn, lock_key(args), args, ctx)

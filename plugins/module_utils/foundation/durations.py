@@ -46,6 +46,14 @@ def text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def rough(seconds: float) -> str:
+    """An age to read at a glance, one decimal in its largest unit: '1.5d', '3.0h', '12.0m', '40s'."""
+    for unit in ("d", "h", "m"):
+        if seconds >= UNITS[unit]:
+            return f"{seconds / UNITS[unit]:.1f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
 def option(**rules) -> dict:
     """An argument spec entry for a duration; AnsibleModule passes it through as `raw`."""
     return {"type": "raw", "context": {"type": "duration"}, **rules}

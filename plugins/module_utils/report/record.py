@@ -15,6 +15,7 @@ import os
 import time
 
 from ..checks.check import worst
+from ..foundation import durations
 from ..foundation.config import Settings, load_job
 from ..foundation.errors import CaretakerError
 from ..foundation.ledger import FINAL_FAILURES, Ledger
@@ -110,12 +111,12 @@ def _backup_items(settings, ledger, jobs, now):
         finished = _epoch(latest["manifest"]["finished"])
         age = now - finished
         status = "ok" if age <= target * GRACE[0] + GRACE[1] else "warning" if age <= 2 * target else "critical"
-        message = f"newest backup {_ago(age)} old ({latest['manifest']['size']} bytes)"
+        message = f"newest backup {durations.rough(age)} old ({latest['manifest']['size']} bytes)"
         extra.update(value=round(age / 3600, 2), size=latest["manifest"]["size"], latest=latest["id"])
         if verified:
             extra.update(rpo_hours=round((now - _epoch(verified["manifest"]["finished"])) / 3600, 2),
                          rto_seconds=verified["drill"].get("restore_seconds"), verified=verified["id"])
-            message += f"; newest restore-proven {_ago(now - _epoch(verified['manifest']['finished']))} old"
+            message += f"; newest restore-proven {durations.rough(now - _epoch(verified['manifest']['finished']))} old"
         else:
             status = worst([status, "warning"])
             message += "; no backup proven by a restore drill"
@@ -129,13 +130,6 @@ def _backup_items(settings, ledger, jobs, now):
 
 def _epoch(text):
     return parse_iso(text).timestamp()
-
-
-def _ago(seconds):
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
 
 
 def _disk_items(jobs, now):
@@ -187,7 +181,7 @@ def _dead_letter_items(ledger, now):
     oldest = min(letter["created"] for letter in letters)
     jobs = sorted({letter["job"] for letter in letters})
     return [item("dead_letters", "dead letters", "critical",
-                 f"{len(letters)} unacknowledged ({', '.join(jobs)}), oldest {_ago(max(now - oldest, 0))} old",
+                 f"{len(letters)} unacknowledged ({', '.join(jobs)}), oldest {durations.rough(max(now - oldest, 0))} old",
                  iso(now), LIVE_TTL, value=len(letters), oldest=iso(oldest))]
 
 
@@ -239,11 +233,11 @@ def collect(etc=None, now=None, live_updates=True):
 
 
 def _host_report(args, ctx):
-    return {"changed": False, "record": collect(args["etc"], live_updates=args["live_updates"])}
+    return {"changed": False, "record": collect(ctx.settings.etc_dir, live_updates=args["live_updates"])}
 
 
 HOST_REPORT = Task(
     name="host_report",
-    argument_spec={"etc": {"type": "path"}, "live_updates": {"type": "bool", "default": True}},
+    argument_spec={"live_updates": {"type": "bool", "default": True}},
     run=_host_report,
 )

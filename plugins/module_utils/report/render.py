@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 
+from ..foundation import durations
 from ..foundation.tasks import Task
 from ..foundation.timestamps import iso, parse_iso
 from .record import LIVE_TTL as DEFAULT_TTL  # what the page leaves out of each item
@@ -26,13 +27,6 @@ def _parse(text):
     return parse_iso(text).timestamp() if text else None
 
 
-def _ago(seconds):
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{max(seconds, 0):.0f}s"
-
-
 def judge(entry, now):
     """An item as of now: its age, whether it is stale, and the status to show."""
     reported = entry.get("reported", entry["status"])
@@ -43,7 +37,7 @@ def judge(entry, now):
     message = entry["message"].split(" | stale: ", 1)[0]
     if stale:
         status = reported if ORDER[reported] > ORDER["unknown"] else "unknown"
-        message += f" | stale: observed {_ago(age)} ago, expected every {_ago(entry['ttl'])}"
+        message += f" | stale: observed {durations.rough(age)} ago, expected every {durations.rough(entry['ttl'])}"
     judged = {**entry, "status": status, "message": message}
     judged.pop("stale", None)
     judged.pop("reported", None)
@@ -90,7 +84,7 @@ def build(records, inventory=None, unreachable=(), previous=None, notes=(), now=
         if before:
             record = {"observed_at": before["observed_at"], "items": before["items"], "runtime": before.get("runtime"),
                       "errors": [e for e in before.get("errors", []) if not e.startswith("unreachable")]}
-            error = f"unreachable: showing its last record, from the previous report, {_ago(now - _parse(before['observed_at']))} old" \
+            error = f"unreachable: showing its last record, from the previous report, {durations.rough(now - _parse(before['observed_at']))} old" \
                 if before.get("observed_at") else "unreachable: the previous report has no record of it"
         else:
             record, error = None, "unreachable: no previous record of this host"
