@@ -230,7 +230,7 @@ def test_bad_input_fails_clearly_before_any_upload(postgres, pg_database, s3, ch
 
 def test_bad_input_through_the_cli_exits_2_and_names_the_field(postgres, pg_database, tmp_path, caretaker_host):
     recipient = age.generate_identity()[1]
-    bad_key = recipient[:-1] + "x"
+    bad_key = recipient[:-1] + ("x" if recipient[-1] != "x" else "y")  # a changed last character breaks the checksum
     job_file = caretaker_host.add_job("backup", kind="pg_backup", args=postgres.args(pg_database, directory=str(tmp_path / "b"), recipients=[bad_key]))
     # refused when the job file is read, before anything runs, and by `caretaker validate`, which
     # the jobs role runs on each job file before installing it
