@@ -151,3 +151,24 @@ def test_backup_info_lists_manifests_and_drills(postgres, pg_database, tmp_path,
     assert [entry["id"] for entry in info["backups"]] == [first["backup_id"], second["backup_id"]]
     assert info["latest"] == second["backup_id"] and info["latest_verified"] is None
     assert info["backups"][0]["manifest"]["tables"]["public.users"] == 3000
+
+
+def test_a_sql_ascii_database_backs_up_and_restores(postgres, tmp_path):
+    # Debian's initdb under the C locale makes SQL_ASCII databases, for which psycopg returns
+    # bytes unless the client encoding is set: the snapshot id then reached pg_dump as "b'...'".
+    name = "ascii_" + tmp_path.name[-8:].lower().replace("-", "_")
+    with postgres.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" ENCODING SQL_ASCII LC_COLLATE "C" LC_CTYPE "C" TEMPLATE template0')
+    try:
+        with postgres.connect(name) as conn:
+            conn.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+            conn.execute("INSERT INTO notes SELECT n, 'note ' || n FROM generate_series(1, 50) n")
+        store = {"directory": str(tmp_path / "backups")}
+        result = backup(postgres.args(name, **store))
+        assert result["changed"] and result["tables"] == 1
+        restore(postgres.args(name, target=name + "_copy", **store))
+        with postgres.connect(name + "_copy") as conn:
+            assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 50
+    finally:
+        postgres.drop_database(name + "_copy")
+        postgres.drop_database(name)

@@ -46,7 +46,9 @@ def connect(args, autocommit=True, **override):
     from psycopg.conninfo import conninfo_to_dict
 
     conninfo = args.get("conninfo") or ""
-    params = {"application_name": "caretaker", **libpq_params(args, **override)}
+    # UTF8 whatever the database's encoding: on a SQL_ASCII database psycopg would otherwise
+    # return bytes for every text value (a snapshot id, a table name).
+    params = {"application_name": "caretaker", "client_encoding": "UTF8", **libpq_params(args, **override)}
     try:
         target = conninfo_to_dict(conninfo, **params)
     except psycopg.ProgrammingError:
