@@ -5,20 +5,9 @@ proven in the molecule scenario molecule/cleanup, inside containers.
 """
 
 import os
-import sys
 
 import pytest
 from fixtures.ansible_run import role_play
-from fixtures.engine import ENGINE_PARENT
-
-
-@pytest.fixture
-def caretaker_command(caretaker_host, tmp_path):
-    """The `caretaker` command as the runtime installs it, pointed at the temporary host."""
-    path = tmp_path / "caretaker"
-    path.write_text(f'#!/bin/sh\nCARETAKER_ETC="{caretaker_host.etc}" PYTHONPATH="{ENGINE_PARENT}" exec {sys.executable} -m caretaker.cli "$@"\n')
-    path.chmod(0o755)
-    return path
 
 
 def converge(tmp_path, playbook, caretaker_host, caretaker_command, entries):

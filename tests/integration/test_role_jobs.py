@@ -6,26 +6,15 @@ Systemd timers started on a booted host are proven in the molecule scenario mole
 
 import os
 import pathlib
-import sys
 
 import pytest
 from fixtures.ansible_run import role_play
-from fixtures.engine import ENGINE_PARENT
 
 GOOD = [
     {"name": "disk-report", "kind": "command", "args": {"argv": ["df", "-h"]}, "schedule": "H */6 * * *"},
     {"name": "tidy-tmp", "kind": "file_cleanup", "args": {"paths": ["/var/tmp/tidy"], "age": "7d"}, "schedule": "H 4 * * *"},
     {"name": "by-hand", "kind": "noop"},
 ]
-
-
-@pytest.fixture
-def caretaker_command(caretaker_host, tmp_path):
-    """The `caretaker` command as the runtime installs it, pointed at the temporary host."""
-    path = tmp_path / "caretaker"
-    path.write_text(f'#!/bin/sh\nCARETAKER_ETC="{caretaker_host.etc}" PYTHONPATH="{ENGINE_PARENT}" exec {sys.executable} -m caretaker.cli "$@"\n')
-    path.chmod(0o755)
-    return path
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ refuses what the engine would deliver to.
 """
 
 import json
-import sys
 
 import pytest
 from caretaker.alerting.notify import ROUTE_SPECS
-from fixtures.engine import ENGINE_PARENT
 
 # One valid route of each type the notifier knows.
 ROUTES = {
@@ -23,10 +21,8 @@ ROUTES = {
 
 
 @pytest.fixture
-def settings_play(tmp_path, caretaker_host):
-    command = tmp_path / "caretaker"
-    command.write_text(f'#!/bin/sh\nCARETAKER_ETC="{caretaker_host.etc}" PYTHONPATH="{ENGINE_PARENT}" exec {sys.executable} -m caretaker.cli "$@"\n')
-    command.chmod(0o755)
+def settings_play(caretaker_host, caretaker_command):
+    command = caretaker_command
 
     def play(routes, defaults):
         variables = {"runtime_command": str(command), "runtime_etc_dir": str(caretaker_host.etc),

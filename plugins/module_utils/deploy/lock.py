@@ -31,7 +31,7 @@ LOCK_SPEC = {
 
 def _announce(ledger, args, ctx):
     """Names of routes still holding the alert undelivered."""
-    from ..alerting.path import observe_and_send
+    from ..alerting.path import observe_and_send, pick_routes
 
     failed = args["outcome"] != "ok"
     summary = f"deploy of {args['app']} {args['release'] or ''} {args['outcome']}"
@@ -42,7 +42,8 @@ def _announce(ledger, args, ctx):
         check=f"deploy {args['app']}", routes=args["alert_routes"], log=ctx.log, after=1,
         details={"deploy_id": args["deploy_id"], "release": args["release"], "outcome": args["outcome"]},
     )
-    undelivered = sorted(ledger.spooled_alerts()) if alert is not None else []
+    spooled = ledger.spooled_alerts() if alert is not None else {}
+    undelivered = [name for name in pick_routes(ctx.settings, args["alert_routes"]) if name in spooled]
     return alert is not None and failed, undelivered
 
 

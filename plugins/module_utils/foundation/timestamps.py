@@ -25,3 +25,8 @@ def parse_iso(text):
     """Read a timestamp this engine wrote (or any ISO 8601 with a zone) as an aware datetime."""
     moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def epoch(text):
+    """A timestamp this engine wrote as a Unix time; None stays None."""
+    return parse_iso(text).timestamp() if text else None

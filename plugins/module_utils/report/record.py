@@ -21,7 +21,7 @@ from ..foundation.errors import CaretakerError
 from ..foundation.ledger import FINAL_FAILURES, Ledger
 from ..foundation.schedule import next_due
 from ..foundation.tasks import Context, Task
-from ..foundation.timestamps import iso, parse_iso
+from ..foundation.timestamps import epoch, iso
 
 RECORD_VERSION = 1
 # How long what the report reads live (disks, dead letters, catalogs) stays true: one report interval.
@@ -108,15 +108,15 @@ def _backup_items(settings, ledger, jobs, now):
         if latest is None:
             items.append(item("backup", database, "critical", "no backup", iso(now), LIVE_TTL, value=None, **extra))
             continue
-        finished = _epoch(latest["manifest"]["finished"])
+        finished = epoch(latest["manifest"]["finished"])
         age = now - finished
         status = "ok" if age <= target * GRACE[0] + GRACE[1] else "warning" if age <= 2 * target else "critical"
         message = f"newest backup {durations.rough(age)} old ({latest['manifest']['size']} bytes)"
         extra.update(value=round(age / 3600, 2), size=latest["manifest"]["size"], latest=latest["id"])
         if verified:
-            extra.update(rpo_hours=round((now - _epoch(verified["manifest"]["finished"])) / 3600, 2),
+            extra.update(rpo_hours=round((now - epoch(verified["manifest"]["finished"])) / 3600, 2),
                          rto_seconds=verified["drill"].get("restore_seconds"), verified=verified["id"])
-            message += f"; newest restore-proven {durations.rough(now - _epoch(verified['manifest']['finished']))} old"
+            message += f"; newest restore-proven {durations.rough(now - epoch(verified['manifest']['finished']))} old"
         else:
             status = worst([status, "warning"])
             message += "; no backup proven by a restore drill"
@@ -126,10 +126,6 @@ def _backup_items(settings, ledger, jobs, now):
             message = f"restore drill of {drill.get('backup_id')} failed: {drill.get('error')}; " + message
         items.append(item("backup", database, status, message, iso(now), LIVE_TTL, **extra))
     return items
-
-
-def _epoch(text):
-    return parse_iso(text).timestamp()
 
 
 def _disk_items(jobs, now):

@@ -16,21 +16,17 @@ import time
 
 from ..foundation import durations
 from ..foundation.tasks import Task
-from ..foundation.timestamps import iso, parse_iso
+from ..foundation.timestamps import epoch, iso
 from .record import LIVE_TTL as DEFAULT_TTL  # what the page leaves out of each item
 
 REPORT_VERSION = 1
 ORDER = {"ok": 0, "warning": 1, "unknown": 2, "unreachable": 3, "critical": 4}
 
 
-def _parse(text):
-    return parse_iso(text).timestamp() if text else None
-
-
 def judge(entry, now):
     """An item as of now: its age, whether it is stale, and the status to show."""
     reported = entry.get("reported", entry["status"])
-    observed = _parse(entry.get("observed_at"))
+    observed = epoch(entry.get("observed_at"))
     age = None if observed is None else now - observed
     stale = bool(entry.get("ttl") and age is not None and age > entry["ttl"])
     status = reported
@@ -57,7 +53,7 @@ def _host(name, groups, record, now, reachable=True, error=None):
     else:
         # What could not be read is unknown, never ok.
         state = max([problems[0]["status"] if problems else "ok"] + (["unknown"] if errors or not items else []), key=ORDER.__getitem__)
-    observed = _parse((record or {}).get("observed_at"))
+    observed = epoch((record or {}).get("observed_at"))
     return {
         "host": name, "groups": sorted(groups), "state": state, "reachable": reachable,
         "observed_at": (record or {}).get("observed_at"), "age": None if observed is None else round(now - observed),
@@ -84,7 +80,7 @@ def build(records, inventory=None, unreachable=(), previous=None, notes=(), now=
         if before:
             record = {"observed_at": before["observed_at"], "items": before["items"], "runtime": before.get("runtime"),
                       "errors": [e for e in before.get("errors", []) if not e.startswith("unreachable")]}
-            error = f"unreachable: showing its last record, from the previous report, {durations.rough(now - _parse(before['observed_at']))} old" \
+            error = f"unreachable: showing its last record, from the previous report, {durations.rough(now - epoch(before['observed_at']))} old" \
                 if before.get("observed_at") else "unreachable: the previous report has no record of it"
         else:
             record, error = None, "unreachable: no previous record of this host"
