@@ -46,8 +46,8 @@ export CARETAKER_DEBIAN13_TAG := debian13-$(IMAGE_RECIPE)
 export ANSIBLE_FORCE_COLOR := false
 export PY_COLORS := 0
 
-# Not yet green end to end: deploy (proven on localhost by tests/integration/test_deploy*.py).
-MOLECULE_UNFINISHED ?= deploy
+# Scenarios left out of `make test` while they are not green end to end (none now).
+MOLECULE_UNFINISHED ?=
 MOLECULE_SCENARIOS ?= $(filter-out shared $(MOLECULE_UNFINISHED),$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 TEST_STAGES ?= install images lint sanity unit integration build molecule
 NAME ?=

@@ -6,7 +6,8 @@ ControlPersist, as a real fleet is reached. Per size: the first converge and a s
 which must report changed=0 on every host; wall time, time per host, peak controller
 memory (ansible-playbook and every fork it starts). Then, on the smallest fleet, no-change
 runs interleaved side by side: pipelining on against off, SSH against the podman
-connection. Goals (exit 1 when missed): changed=0 on every host of every second converge;
+connection; and a first converge of a fresh fleet of that size from a wheelhouse built on
+the controller, beside the first converge from the public index. Goals (exit 1 when missed): changed=0 on every host of every second converge;
 20 hosts at most 2.5x the time of 5 (first converge and no-change run); a no-change run
 under a quarter of the first converge on the same hosts.
 
@@ -88,11 +89,11 @@ def ssh_image(base: str) -> str:
 class Fleet:
     """N running containers, an inventory reaching them over SSH and one over podman."""
 
-    def __init__(self, size: int, images: list, workdir: pathlib.Path, key: pathlib.Path):
-        self.size, self.workdir = size, workdir
+    def __init__(self, size: int, images: list, workdir: pathlib.Path, key: pathlib.Path, tag: str = "", extra_vars=None):
+        self.size, self.workdir, self.tag, self.extra_vars = size, workdir, tag, extra_vars or {}
         self.hosts = {}
         for index in range(size):
-            name = f"caretaker-fleet-{os.getpid()}-{size}-{index}"
+            name = f"caretaker-fleet-{os.getpid()}-{size}{tag}-{index}"
             port = free_port()
             _started.append(name)
             podman("run", "--detach", "--name", name, "--hostname", f"fleet{index}", "--systemd=always", "--label", LABEL,
@@ -122,6 +123,7 @@ class Fleet:
             "hosts": hosts,
             "vars": {
                 "ansible_python_interpreter": "/usr/bin/python3",
+                **self.extra_vars,
                 "jobs_config": [
                     {"name": "disk-report", "kind": "command", "args": {"argv": ["df", "-h"]}, "schedule": "H */6 * * *"},
                     {"name": "heartbeat", "kind": "noop", "schedule": "*/15 * * * *"},
@@ -135,7 +137,7 @@ class Fleet:
             },
             "children": {group: {"hosts": everything} for group in ("caretaker_monitoring", "caretaker_hygiene", "caretaker_patching")},
         }}
-        path = self.workdir / f"inventory-{self.size}-{connection}.json"
+        path = self.workdir / f"inventory-{self.size}{self.tag}-{connection}.json"
         path.write_text(json.dumps(inventory))
         return path
 
@@ -230,7 +232,7 @@ def main() -> int:
     try:
         images = [ssh_image(base) for base in BASE_IMAGES]
         results, goals = {}, []
-        side_by_side = None
+        side_by_side = wheelhouse = None
         for size in SIZES:
             print(f"\n{size} hosts ({', '.join(image.split(':')[1].split('-')[0] for image in images)} alternating), forks {FORKS}",
                   flush=True)
@@ -246,13 +248,15 @@ def main() -> int:
             results[size] = {"first": first, "second": second}
             if side_by_side is None:
                 side_by_side = compare_settings(fleet, workdir)
+                remove_containers()
+                wheelhouse = compare_wheelhouse(size, first, images, workdir, key)
             remove_containers()
 
         report = {"name": "fleet", "sizes": results, "side_by_side": side_by_side, "goals": goals,
                   "settings": {"forks": FORKS, "pipelining": True, "strategy": "linear",
                                "fact_caching": "memory (facts gathered once, subset min, in the first play)",
                                "ssh": "ControlMaster=auto, ControlPersist=120s"},
-                  "wheelhouse": "not compared: runtime_pip_source is not on main yet; every host installs from the public index",
+                  "wheelhouse": wheelhouse,
                   "environment": environment()}
         base = min(SIZES)
         for size in SIZES:
@@ -289,6 +293,20 @@ def compare_settings(fleet: Fleet, workdir: pathlib.Path) -> dict:
     return {label: {"seconds": min(values), "runs": values, "peak_rss_mib": memory[label]} for label, values in seconds.items()}
 
 
+def compare_wheelhouse(size: int, index_first: dict, images: list, workdir: pathlib.Path, key: pathlib.Path) -> dict:
+    """A first converge of a fresh fleet of the same size with runtime_pip_source: wheelhouse
+    (a cold wheelhouse: the controller downloads once, then every host installs offline),
+    beside the first converge from the public index above."""
+    wheels = workdir / "wheelhouse"
+    fleet = Fleet(size, images, workdir, key, tag="w",
+                  extra_vars={"runtime_pip_source": "wheelhouse", "runtime_wheelhouse_dir": str(wheels)})
+    run = converge(fleet.ssh_inventory, workdir, f"{size}-first-wheelhouse")
+    downloaded = sum(path.stat().st_size for path in wheels.rglob("*.whl"))
+    return {"hosts": size, "index_first_seconds": index_first["seconds"], "wheelhouse_first_seconds": run["seconds"],
+            "ratio": run["seconds"] / index_first["seconds"], "wheelhouse_mib": downloaded / 2**20,
+            "peak_rss_mib": run["peak_rss_mib"]}
+
+
 def print_report(report: dict) -> None:
     print(f"\nfleet: playbooks/site.yml over SSH; forks {report['settings']['forks']}, pipelining on, strategy linear,"
           f" facts gathered once (subset min), {report['environment']['cpu_count']} cores shared with other work")
@@ -305,7 +323,11 @@ def print_report(report: dict) -> None:
         base = report["side_by_side"]["ssh, pipelining on"]["seconds"]
         for label, row in report["side_by_side"].items():
             print(f"    {label:34} {row['seconds']:7.1f} s  {row['seconds'] / base:5.2f}x  peak {row['peak_rss_mib']:5.0f} MiB")
-    print(f"  wheelhouse vs public index: {report['wheelhouse']}")
+    wheel = report["wheelhouse"]
+    if wheel:
+        print(f"  first converge on {wheel['hosts']} fresh hosts: public index {wheel['index_first_seconds']:.1f} s,"
+              f" wheelhouse (cold, {wheel['wheelhouse_mib']:.0f} MiB downloaded once) {wheel['wheelhouse_first_seconds']:.1f} s,"
+              f" {wheel['ratio']:.2f}x")
     for goal in report["goals"]:
         print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'} {goal.get('detail') or ''}")
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo fleet: three systemd containers, demo/prepare.yml (an application database on
 # the database host), playbooks/site.yml applied to them, one maintenance cycle (every job
-# run once with `caretaker run`, in name order: the backup before its drill) and
-# `caretaker status` of each, then the fleet report (one host has a stopped unit on purpose).
+# run once with `caretaker run`, in name order: the backup before its drill), a deploy of
+# the sample app (tests/sample_app: v1, then v2 with its migration, through
+# playbooks/deploy.yml behind HAProxy), `caretaker status` of each host, then the fleet
+# report (one host has a stopped unit on purpose).
 # Usage: demo.sh up | clean        (make demo / make demo-clean; the images must exist)
 set -euo pipefail
 
@@ -48,6 +50,7 @@ up() {
             podman exec "$host" caretaker run "$job" || failed+=("$host:$job")
         done
     done
+    deploy_sample
     for host in "${hosts[@]}"; do
         echo
         echo "=== $host: caretaker status"
@@ -60,6 +63,31 @@ up() {
     fi
     echo
     echo "demo fleet up: podman exec -it caretaker-demo-1 bash; make demo-clean removes it"
+}
+
+# The sample app on the demo's caretaker_app hosts (demo/inventory.yml): its database and
+# HAProxy on caretaker-demo-1, then v1 (skipped once a release is in place, so a second
+# `make demo` does not go back) and v2, whose migration runs once behind a verified backup.
+deploy_sample() {
+    local dir=$repo/.build/demo release artifact
+    mkdir -p "$dir"
+    echo
+    echo "=== deploy of the sample app"
+    ansible-playbook -i "$inventory" "$repo/tests/sample_app/fleet.yml" >"$dir/sample-fleet.log" ||
+        { cat "$dir/sample-fleet.log"; echo "preparing the sample app's hosts failed" >&2; return 1; }
+    for release in v1 v2; do
+        if [ "$release" = v1 ] && podman exec caretaker-demo-2 test -e /srv/sample/current; then
+            echo "sample: a release is in place already, v1 skipped"
+            continue
+        fi
+        artifact=$dir/sample-$release.tar.gz
+        python3 "$repo/tests/sample_app/build.py" "$release" "$artifact"
+        echo "--- playbooks/deploy.yml, release $release"
+        ansible-playbook -i "$inventory" "$repo/playbooks/deploy.yml" -e deploy_release="$release" \
+            -e deploy_artifact="$artifact" -e deploy_sha256="$(sha256sum "$artifact" | cut -d' ' -f1)" >"$dir/deploy-$release.log" ||
+            { cat "$dir/deploy-$release.log"; echo "the deploy of $release failed" >&2; return 1; }
+        sed -n '/PLAY RECAP/,$p' "$dir/deploy-$release.log"
+    done
 }
 
 # The fleet report of the demo fleet (playbooks/report.yml), its path and a one-screen summary.

@@ -12,7 +12,8 @@ import sys
 import pytest
 import yaml
 from caretaker.deploy.balancer import server_stat
-from deploy_fleet import Fleet, HAProxy, build_release
+from caretaker.deploy.info import DEPLOY_INFO
+from deploy_fleet import Fleet, HAProxy, build_release, run
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -81,7 +82,8 @@ def inventory(fleet):
 
 def playbook(fleet, name, **extra):
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".build" / "collections"), "ANSIBLE_LOCALHOST_WARNING": "false",
-           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", "ANSIBLE_FORCE_COLOR": "false"}
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", "ANSIBLE_FORCE_COLOR": "false",
+           "ANSIBLE_SHOW_CUSTOM_STATS": "true"}
     link = ROOT / ".build" / "collections" / "ansible_collections" / "caretaker" / "ops"
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +91,12 @@ def playbook(fleet, name, **extra):
     argv = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")), "-i", str(fleet.inventory),
             str(ROOT / "playbooks" / f"{name}.yml"), "-e", json.dumps(extra)]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+def summary(done):
+    """The deploy's summary for the controller (set_stats: the run's custom stats, AWX's artifacts)."""
+    stats = done.stdout[done.stdout.index("CUSTOM STATS"):]
+    return json.loads(stats[stats.index("{"):stats.rindex("}") + 1])["caretaker_deploy"]
 
 
 def release_vars(fleet, release):
@@ -106,6 +114,8 @@ def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
         assert done.returncode == 0, done.stdout[-3000:]
         assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
         assert [host.served_release() for host in fleet.hosts] == ["v2", "v2"]
+        assert summary(done) | {"deploy_id": None} == {"app": "sample", "release": "v2", "deploy_id": None, "outcome": "ok",
+                                                        "hosts": ["app1", "app2"]}
         with fleet.postgres.connect(fleet.name) as conn:
             assert conn.execute("SELECT count(*) FROM migration_runs").fetchone()[0] == 1
 
@@ -117,6 +127,7 @@ def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
         bad = playbook(fleet, "deploy", **release_vars(fleet, "v3"), deploy_health_budget=3)
         assert bad.returncode != 0
         assert "did not answer healthy" in bad.stdout
+        assert summary(bad)["outcome"] == "rolled_back" and summary(bad)["failed_host"] == "app1"
         assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
         assert [host.served_release() for host in fleet.hosts] == ["v2", "v2"]
         assert all(server_stat(fleet.haproxy.socket, "app", host.name)["status"].startswith("UP") for host in fleet.hosts)
@@ -126,6 +137,15 @@ def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
         method = playbook(fleet, "deploy", **release_vars(fleet, "v3"), deploy_restart_method="reboot")
         assert method.returncode != 0 and "deploy_restart_method" in method.stdout
         assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
+
+        # A health URL that never answers: the canary goes back, and although it cannot
+        # answer on the old release either, the deploy still ends and drops its lock.
+        silent = playbook(fleet, "deploy", **release_vars(fleet, "v3"), deploy_health_url="http://127.0.0.1:9/health", deploy_health_budget=2)
+        output = silent.stdout + silent.stderr
+        assert silent.returncode != 0 and "url: http://127.0.0.1:9/health" in output
+        assert "back on the previous release but not answering healthy: app1" in output, output[-3000:]
+        assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
+        assert run(DEPLOY_INFO, {"app": "sample", "root": str(fleet.hosts[0].app_root), "history": 0}, fleet.hosts[0])["lock"] is None
 
         back = playbook(fleet, "rollback")
         assert back.returncode == 0, back.stdout[-3000:]
