@@ -2,6 +2,7 @@
 migrations against a real PostgreSQL, pg_backup's backup gate, the journal in the ledger."""
 
 import threading
+import time
 
 import pytest
 from caretaker.deploy.health import DEPLOY_HEALTH
@@ -127,7 +128,6 @@ def test_a_second_deploy_is_refused_and_an_expired_lock_is_broken_only_on_reques
     run(DEPLOY_LOCK, {**base, "deploy_id": "a"}, host)
     with pytest.raises(LockHeld, match=r"deploy_lock: .*alice from ci-1 .*deploy a, release v2"):
         run(DEPLOY_LOCK, {**base, "deploy_id": "b", "holder": "bob", "ttl": 3600}, host)
-    import time
 
     time.sleep(1.2)
     with pytest.raises(LockHeld, match="past its time to live: break it explicitly"):
@@ -184,3 +184,37 @@ def test_a_server_failing_its_checks_is_still_taken_out_of_drain(fleet):
     with pytest.raises(ConfigError, match="has no server app/nobody") as caught:
         run(DEPLOY_BALANCER, {**args, "server": "nobody", "state": "drain"}, host)
     assert caught.value.field == "server"
+
+
+def test_the_health_gate_asks_again_soon_while_nothing_answers(fleet):
+    """A gate with a long interval still passes a process that comes up 0.5 s later, within a
+    3 s budget: while nothing answers at all it asks again soon instead of waiting the
+    interval (which is kept between answers)."""
+    import http.server
+
+    port = free_port()
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    def serve_later():
+        time.sleep(0.5)
+        server = http.server.HTTPServer(("127.0.0.1", port), Healthy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+
+    started = []
+    threading.Thread(target=serve_later, daemon=True).start()
+    try:
+        result = run(DEPLOY_HEALTH, {"url": f"http://127.0.0.1:{port}/health", "consecutive": 1, "interval": 30, "budget": 3},
+                     fleet.hosts[0])
+    finally:
+        for server in started:
+            server.shutdown()
+    assert result["passed"] == 1 and result["attempts"] > 1

@@ -28,6 +28,9 @@ HEALTH_SPEC = {
 }
 
 
+NOT_UP_POLL = 0.1
+
+
 def _health(args, ctx):
     for field in ("consecutive",):
         if args[field] < 1:
@@ -51,13 +54,16 @@ def _health(args, ctx):
         result["seconds"] = round(time.monotonic() - started, 3)
         if result["passed"] >= args["consecutive"]:
             return result
-        if time.monotonic() + args["interval"] > deadline:
+        # No HTTP answer at all (the process is still starting): asking again soon costs the
+        # app nothing, and the gate starts counting as soon as it is up.
+        pause = args["interval"] if finding.value is not None else min(args["interval"], NOT_UP_POLL)
+        if time.monotonic() + pause > deadline:
             raise CaretakerError(
                 f"url: {args['url']} did not answer healthy {args['consecutive']} times in a row within {args['budget']:g} s"
                 f" ({result['attempts']} attempts; last: {finding.message})",
                 {"attempts": result["attempts"], "last": finding.message},
             )
-        time.sleep(args["interval"])
+        time.sleep(pause)
 
 
 DEPLOY_HEALTH = Task(name="deploy_health", argument_spec=HEALTH_SPEC, run=_health)
