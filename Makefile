@@ -123,7 +123,8 @@ demo: install images collection
 demo-clean:
 	$(HARNESS)/demo.sh clean
 
-bench: venv
+# The benchmarks start real services (PostgreSQL, HAProxy, gunicorn) and, for fleet, containers.
+bench: install images collection
 	@if [ -n "$(NAME)" ]; then python bench/$(NAME).py; else \
 		failed=""; for script in bench/*.py; do \
 			case $$script in */common.py) continue ;; esac; \
