@@ -114,8 +114,8 @@ def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
         assert done.returncode == 0, done.stdout[-3000:]
         assert [host.current() for host in fleet.hosts] == ["v2", "v2"]
         assert [host.served_release() for host in fleet.hosts] == ["v2", "v2"]
-        assert summary(done) | {"deploy_id": None} == {"app": "sample", "release": "v2", "deploy_id": None, "outcome": "ok",
-                                                        "hosts": ["app1", "app2"]}
+        expected = {"app": "sample", "release": "v2", "deploy_id": None, "outcome": "ok", "hosts": ["app1", "app2"]}
+        assert summary(done) | {"deploy_id": None} == expected
         with fleet.postgres.connect(fleet.name) as conn:
             assert conn.execute("SELECT count(*) FROM migration_runs").fetchone()[0] == 1
 
