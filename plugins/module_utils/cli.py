@@ -74,7 +74,6 @@ def _cmd_validate(args, settings):
 
 
 def _cmd_install_jobs(args, settings):
-    from .foundation.errors import ConfigError
     from .runner.job_sync import sync
 
     try:

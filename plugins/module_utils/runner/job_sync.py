@@ -131,9 +131,10 @@ def plan(request, jobs_dir):
         files = sorted(entry[:-4] for entry in os.listdir(jobs_dir) if entry.endswith(".yml"))
     except FileNotFoundError:
         files = []
-    owned = {name for name in files if _owner_of(os.path.join(jobs_dir, name + ".yml")) == owner}
+    owners = {name: _owner_of(os.path.join(jobs_dir, name + ".yml")) for name in files}
+    owned = {name for name, other in owners.items() if other == owner}
     for name in wanted:
-        other = _owner_of(os.path.join(jobs_dir, name + ".yml")) if name in files else owner
+        other = owners.get(name, owner)
         if other not in (owner, None):
             raise ConfigError(f"is already installed by owner {other!r}", field="name", source=f"job {name}")
 
