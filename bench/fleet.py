@@ -1,13 +1,15 @@
 """What playbooks/site.yml costs as a fleet grows: 5, 10 and 20 systemd containers over SSH.
 
-For each size, fresh containers (Debian 12 and 13 alternating) with openssh-server, each
-publishing sshd on a free 127.0.0.1 port; ansible-playbook reaches them over SSH with
+For each size, fresh containers (Debian 12 and 13 alternating) booted from a fresh Debian
+server's packages (systemd, python3, openssh-server, sudo: tests/harness/fleet-host-packages.txt,
+none of the packages the roles install), each publishing sshd on a free 127.0.0.1 port; ansible-playbook reaches them over SSH with
 ControlPersist, as a real fleet is reached. Per size: the first converge and a second one,
 which must report changed=0 on every host; wall time, time per host, peak controller
 memory (ansible-playbook and every fork it starts). Then, on the smallest fleet, no-change
 runs interleaved side by side: pipelining on against off, SSH against the podman
-connection; and a first converge of a fresh fleet of that size from a wheelhouse built on
-the controller, beside the first converge from the public index. Goals (exit 1 when missed): changed=0 on every host of every second converge;
+connection; a first converge of a fresh fleet of that size from a wheelhouse built on
+the controller, beside the first converge from the public index; and the first and no-change
+runs on hosts of the test image, which carries the roles' Debian packages already. Goals (exit 1 when missed): changed=0 on every host of every second converge;
 20 hosts at most 2.5x the time of 5 (first converge and no-change run); a no-change run
 under a quarter of the first converge on the same hosts.
 
@@ -39,7 +41,8 @@ from common import RESULTS, ROOT, environment
 sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.ports import free_port
 
-BASE_IMAGES = ("localhost/caretaker-test:debian12", "localhost/caretaker-test:debian13")
+FRESH_IMAGE = "localhost/caretaker-fleet-host"
+PREINSTALLED_IMAGES = ("localhost/caretaker-test:debian12", "localhost/caretaker-test:debian13")
 SSH_IMAGE = "localhost/caretaker-fleet-ssh"
 LABEL = f"caretaker.bench=fleet-{os.getpid()}"
 SIZES = [int(size) for size in os.environ.get("FLEET_SIZES", "5 10 20").split()]
@@ -69,10 +72,18 @@ def _on_signal(signum, _frame):
     sys.exit(128 + signum)
 
 
+def fresh_images() -> list:
+    """The fresh-server images, built (or found up to date) by the test images' own builder."""
+    env = {**os.environ, "CARETAKER_IMAGE": FRESH_IMAGE,
+           "CARETAKER_IMAGE_PACKAGES": str(ROOT / "tests" / "harness" / "fleet-host-packages.txt")}
+    subprocess.run([str(ROOT / "tests" / "harness" / "build-images.sh"), "debian12", "debian13"], env=env, check=True)
+    return [f"{FRESH_IMAGE}:debian12", f"{FRESH_IMAGE}:debian13"]
+
+
 def ssh_image(base: str) -> str:
     """The base test image with openssh-server, built once per base image (tagged by its id)."""
     base_id = podman("image", "inspect", "--format", "{{.Id}}", base)[:12]
-    tag = f"{SSH_IMAGE}:{base.rsplit(':', 1)[1]}-{base_id}"
+    tag = f"{SSH_IMAGE}:{base.rsplit('/', 1)[1].replace(':', '-')}-{base_id}"
     if subprocess.run(["podman", "image", "exists", tag], check=False).returncode == 0:
         return tag
     builder = f"caretaker-fleet-build-{os.getpid()}"
@@ -236,9 +247,10 @@ def main() -> int:
     key = workdir / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     try:
-        images = [ssh_image(base) for base in BASE_IMAGES]
+        images = [ssh_image(base) for base in fresh_images()]
+        preinstalled_images = [ssh_image(base) for base in PREINSTALLED_IMAGES]
         results, goals = {}, []
-        side_by_side = wheelhouse = None
+        side_by_side = wheelhouse = preinstalled = None
         for size in SIZES:
             print(f"\n{size} hosts ({', '.join(image.split(':')[1].split('-')[0] for image in images)} alternating), forks {FORKS}",
                   flush=True)
@@ -256,6 +268,8 @@ def main() -> int:
                 side_by_side = compare_settings(fleet, workdir)
                 remove_containers()
                 wheelhouse = compare_wheelhouse(size, first, images, workdir, key)
+                remove_containers()
+                preinstalled = compare_preinstalled(size, preinstalled_images, workdir, key)
             remove_containers()
 
         report = {"name": "fleet", "sizes": results, "side_by_side": side_by_side, "goals": goals,
@@ -263,6 +277,7 @@ def main() -> int:
                                "fact_caching": "memory (facts gathered once, subset min, in the first play)",
                                "ssh": "ControlMaster=auto, ControlPersist=120s"},
                   "wheelhouse": wheelhouse,
+                  "preinstalled": preinstalled,
                   "environment": environment()}
         base = min(SIZES)
         for size in SIZES:
@@ -313,8 +328,19 @@ def compare_wheelhouse(size: int, index_first: dict, images: list, workdir: path
             "peak_rss_mib": run["peak_rss_mib"]}
 
 
+def compare_preinstalled(size: int, images: list, workdir: pathlib.Path, key: pathlib.Path) -> dict:
+    """The first and the no-change run on hosts of the test image, whose Debian packages are in
+    place already: the first converge without apt, beside the no-change run."""
+    fleet = Fleet(size, images, workdir, key, tag="p")
+    first = converge(fleet.ssh_inventory, workdir, f"{size}-first-preinstalled")
+    second = converge(fleet.ssh_inventory, workdir, f"{size}-second-preinstalled")
+    return {"hosts": size, "first_seconds": first["seconds"], "second_seconds": second["seconds"],
+            "ratio": second["seconds"] / first["seconds"],
+            "changed_hosts": sorted(host for host, row in second["recap"].items() if row["changed"])}
+
+
 def print_report(report: dict) -> None:
-    print(f"\nfleet: playbooks/site.yml over SSH; forks {report['settings']['forks']}, pipelining on, strategy linear,"
+    print(f"\nfleet: playbooks/site.yml over SSH on fresh Debian hosts; forks {report['settings']['forks']}, pipelining on, strategy linear,"
           f" facts gathered once (subset min), {report['environment']['cpu_count']} cores shared with other work")
     print(f"  {'hosts':>5} {'first s':>8} {'s/host':>7} {'CPU s/host':>10} {'MiB':>6}   {'no-change s':>11} {'s/host':>7}"
           f" {'CPU s/host':>10} {'MiB':>6} {'no-change/first':>15}")
@@ -336,6 +362,11 @@ def print_report(report: dict) -> None:
         print(f"  first converge on {wheel['hosts']} fresh hosts: public index {wheel['index_first_seconds']:.1f} s,"
               f" wheelhouse (cold, {wheel['wheelhouse_mib']:.0f} MiB downloaded once) {wheel['wheelhouse_first_seconds']:.1f} s,"
               f" {wheel['ratio']:.2f}x")
+    pre = report.get("preinstalled")
+    if pre:
+        print(f"  hosts with the roles' packages preinstalled (the test image), {pre['hosts']} hosts: first {pre['first_seconds']:.1f} s,"
+              f" no-change {pre['second_seconds']:.1f} s, no-change/first {pre['ratio']:.2f},"
+              f" changed on {len(pre['changed_hosts'])} hosts in the no-change run")
     for goal in report["goals"]:
         print(f"  goal {goal['goal']}: {'met' if goal['met'] else 'MISSED'} {goal.get('detail') or ''}")
 

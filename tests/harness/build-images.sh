@@ -7,17 +7,20 @@
 # (debian12-<recipe>), so worktrees on different recipes switch back by retagging.
 # Usage: build-images.sh [debian12|debian13 ...]   (default: both)
 #        build-images.sh --recipe
+# CARETAKER_IMAGE and CARETAKER_IMAGE_PACKAGES build another image from another list the
+# same way (the fleet benchmark's fresh hosts: fleet-host-packages.txt).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-image=localhost/caretaker-test
+image=${CARETAKER_IMAGE:-localhost/caretaker-test}
+package_list=${CARETAKER_IMAGE_PACKAGES:-$here/image-packages.txt}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$here/image-packages.txt" | paste -sd ' ' -)
+packages=$(grep -v -e '^#' -e '^[[:space:]]*$' "$package_list" | paste -sd ' ' -)
 # Certificate authorities this machine added to its own trust store (a TLS-inspecting egress
 # proxy, a company CA): the containers reach PyPI through the same network, so they need them too.
 local_cas=(/usr/local/share/ca-certificates/*.crt)
 [ -e "${local_cas[0]}" ] || local_cas=()
-recipe=$(cat "$0" "$here/image-packages.txt" "${local_cas[@]}" | sha256sum | cut -c1-16)
+recipe=$(cat "$0" "$package_list" "${local_cas[@]}" | sha256sum | cut -c1-16)
 
 # --recipe: print the recipe hash only (the Makefile exports it so molecule boots this
 # checkout's images by their recipe tag, whatever another checkout last tagged debian12).

@@ -92,6 +92,31 @@ def test_check_mode_then_apply_then_idempotent(tmp_path, playbook):
     assert run.code == 0 and run.stats["changed"] == 0
 
 
+def skipped_writes(run):
+    """Whether the run skipped the role's check-and-write step because its files were in place."""
+    return any(result.get("skipped") and "out_of_place" in str(result.get("false_condition", "")) for result in run.results)
+
+
+def test_files_in_place_are_only_read_and_drift_is_put_right(tmp_path, playbook):
+    (tmp_path / "logrotate.d").mkdir()
+    entries = [{"name": "web", "paths": ["/var/log/web/*.log"]}, {"name": "api", "paths": ["/var/log/api/*.log"]}]
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 1 and not skipped_writes(run)
+    web = tmp_path / "logrotate.d" / "web"
+    written = web.read_text()
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 0 and skipped_writes(run)
+    # Behind Ansible's back: a file's mode loosened, then another file edited; each is put right.
+    (tmp_path / "logrotate.d" / "api").chmod(0o666)
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 1 and not skipped_writes(run)
+    assert (tmp_path / "logrotate.d" / "api").stat().st_mode & 0o777 == 0o644
+    web.write_text(written + "    rotate 700\n")
+    run = converge(tmp_path, playbook, entries)
+    assert run.code == 0 and run.stats["changed"] == 1 and not skipped_writes(run)
+    assert web.read_text() == written
+
+
 def test_inventory_levels_merge_by_name_and_absent_drops(tmp_path, playbook):
     (tmp_path / "logrotate.d").mkdir()
     run = converge(
