@@ -2,7 +2,7 @@
 # root) installs what is missing and runs every check; .ci/run calls it.
 #   make test                  everything below, in order, with a timing table at the end
 #   make install               Debian packages and the Python virtualenv (skipped when present)
-#   make images                the Debian 12/13 test images (rebuilt when their recipe changes)
+#   make images                the Debian 12/13 test images and a fresh Debian 12 host (rebuilt when their recipe changes)
 #   make lint sanity unit integration build molecule
 #   make molecule MOLECULE_SCENARIOS="runtime jobs" [MOLECULE_JOBS=2]
 #   make demo / make demo-clean     a local fleet of three systemd containers
@@ -74,6 +74,8 @@ $(VENV)/.installed: requirements.txt test-requirements.txt $(wildcard requiremen
 # The images need podman and debootstrap: whichever command runs first installs them.
 images: apt
 	$(HARNESS)/build-images.sh
+	CARETAKER_IMAGE=localhost/caretaker-fresh CARETAKER_IMAGE_PACKAGES=$(HARNESS)/fresh-host-packages.txt \
+		$(HARNESS)/build-images.sh debian12
 
 # Ansible finds this checkout as caretaker.ops through a symlink, so edits apply at once.
 collection: $(COLLECTIONS)/ansible_collections/caretaker/ops

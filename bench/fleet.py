@@ -1,7 +1,7 @@
 """What playbooks/site.yml costs as a fleet grows: 5, 10 and 20 systemd containers over SSH.
 
 For each size, fresh containers (Debian 12 and 13 alternating) booted from a fresh Debian
-server's packages (systemd, python3, openssh-server, sudo: tests/harness/fleet-host-packages.txt,
+server's packages (systemd, python3, openssh-server, sudo: tests/harness/fresh-host-packages.txt,
 none of the packages the roles install), each publishing sshd on a free 127.0.0.1 port; ansible-playbook reaches them over SSH with
 ControlPersist, as a real fleet is reached. Per size: the first converge and a second one,
 which must report changed=0 on every host; wall time, time per host, peak controller
@@ -16,6 +16,7 @@ under a quarter of the first converge on the same hosts.
     make bench NAME=fleet                      # sizes 5 10 20
     FLEET_SIZES="5 10" make bench NAME=fleet   # a shorter run
     FLEET_FORKS=20                             # ansible forks (default 20)
+    FLEET_COMPARE=0                            # the sizes only, without the side-by-side runs
 
 Every container this run starts carries the label caretaker.bench=fleet-PID and is removed
 when the bench ends, whether it succeeds, fails or is interrupted.
@@ -41,13 +42,14 @@ from common import RESULTS, ROOT, environment
 sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.ports import free_port
 
-FRESH_IMAGE = "localhost/caretaker-fleet-host"
+FRESH_IMAGE = "localhost/caretaker-fresh"
 PREINSTALLED_IMAGES = ("localhost/caretaker-test:debian12", "localhost/caretaker-test:debian13")
 SSH_IMAGE = "localhost/caretaker-fleet-ssh"
 LABEL = f"caretaker.bench=fleet-{os.getpid()}"
 SIZES = [int(size) for size in os.environ.get("FLEET_SIZES", "5 10 20").split()]
 FORKS = int(os.environ.get("FLEET_FORKS", "20"))
 SIDE_BY_SIDE_REPEAT = int(os.environ.get("FLEET_SIDE_BY_SIDE_REPEAT", "1"))
+COMPARE = os.environ.get("FLEET_COMPARE", "1") != "0"  # 0: the sizes only, no side-by-side runs
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 _started: list[str] = []
@@ -75,7 +77,7 @@ def _on_signal(signum, _frame):
 def fresh_images() -> list:
     """The fresh-server images, built (or found up to date) by the test images' own builder."""
     env = {**os.environ, "CARETAKER_IMAGE": FRESH_IMAGE,
-           "CARETAKER_IMAGE_PACKAGES": str(ROOT / "tests" / "harness" / "fleet-host-packages.txt")}
+           "CARETAKER_IMAGE_PACKAGES": str(ROOT / "tests" / "harness" / "fresh-host-packages.txt")}
     subprocess.run([str(ROOT / "tests" / "harness" / "build-images.sh"), "debian12", "debian13"], env=env, check=True)
     return [f"{FRESH_IMAGE}:debian12", f"{FRESH_IMAGE}:debian13"]
 
@@ -252,7 +254,7 @@ def main() -> int:
         results, goals = {}, []
         side_by_side = wheelhouse = preinstalled = None
         for size in SIZES:
-            print(f"\n{size} hosts ({', '.join(image.split(':')[1].split('-')[0] for image in images)} alternating), forks {FORKS}",
+            print(f"\n{size} hosts ({', '.join(re.search(r'debian1[0-9]', image).group(0) for image in images)} alternating), forks {FORKS}",
                   flush=True)
             fleet = Fleet(size, images, workdir, key)
             first = converge(fleet.ssh_inventory, workdir, f"{size}-first")
@@ -264,7 +266,7 @@ def main() -> int:
                           "met": second["seconds"] < first["seconds"] / 4,
                           "detail": f"{second['seconds']:.1f} s vs {first['seconds']:.1f} s"})
             results[size] = {"first": first, "second": second}
-            if side_by_side is None:
+            if side_by_side is None and COMPARE:
                 side_by_side = compare_settings(fleet, workdir)
                 remove_containers()
                 wheelhouse = compare_wheelhouse(size, first, images, workdir, key)

@@ -8,7 +8,7 @@
 # Usage: build-images.sh [debian12|debian13 ...]   (default: both)
 #        build-images.sh --recipe
 # CARETAKER_IMAGE and CARETAKER_IMAGE_PACKAGES build another image from another list the
-# same way (the fleet benchmark's fresh hosts: fleet-host-packages.txt).
+# same way (the fleet benchmark's fresh hosts: fresh-host-packages.txt).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
