@@ -74,6 +74,7 @@ def inventory(fleet):
         "deploy_migrate_conninfo": fleet.postgres.conninfo(fleet.name),
         "deploy_backup": {k: v for k, v in fleet.postgres.args(fleet.name, directory=str(fleet.root / "backups")).items() if k != "pg_password"},
         "deploy_backup_password": fleet.postgres.password,
+        "deploy_alert_routes": ["deploys"],
     }
     path = fleet.root / "inventory.yml"
     path.write_text(yaml.safe_dump({"all": {"children": {"caretaker_app": {"hosts": hosts, "vars": common}}}}))
@@ -104,9 +105,14 @@ def release_vars(fleet, release):
     return {"deploy_release": release, "deploy_artifact": str(artifact), "deploy_sha256": digest}
 
 
-def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
+def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet, inbox):
     fleet.haproxy = HAProxy(fleet.root, fleet.hosts)
     fleet.inventory = inventory(fleet)
+    # Deploys alert on their own route; the hosts' default route must hear nothing of them.
+    for host in fleet.hosts:
+        host.caretaker.write_settings(alert_routes={"deploys": {"type": "webhook", "url": inbox.url("deploys")},
+                                                    "ops": {"type": "webhook", "url": inbox.url("ops")}},
+                                      default_routes=["ops"])
     try:
         done = playbook(fleet, "deploy", **release_vars(fleet, "v1"))
         assert done.returncode == 0, done.stdout[-3000:]
@@ -151,6 +157,10 @@ def test_deploy_a_failed_canary_and_rollback_through_the_playbooks(fleet):
         assert back.returncode == 0, back.stdout[-3000:]
         assert [host.current() for host in fleet.hosts] == ["v1", "v1"]
         assert [host.served_release() for host in fleet.hosts] == ["v1", "v1"]
+        # The failed deploys alerted on the deploys route, and the good end resolved there too.
+        actions = [payload["action"] for payload in inbox.payloads("deploys")]
+        assert actions[0] == "trigger" and actions[-1] == "resolve", inbox.payloads("deploys")
+        assert inbox.payloads("ops") == []
     finally:
         for host in fleet.hosts:
             if getattr(host, "pidfile", None) and host.pidfile.exists():
