@@ -5,7 +5,9 @@ server's packages (systemd, python3, openssh-server, sudo: tests/harness/fresh-h
 none of the packages the roles install), each publishing sshd on a free 127.0.0.1 port; ansible-playbook reaches them over SSH with
 ControlPersist, as a real fleet is reached. Per size: the first converge and a second one,
 which must report changed=0 on every host; wall time, time per host, peak controller
-memory (ansible-playbook and every fork it starts). Then, on the smallest fleet, no-change
+memory (ansible-playbook and every fork it starts); and two floors on the same hosts, plays
+that do nothing (facts only; the no-change run's shape of pings and skipped tasks): how
+much of the growth is Ansible's own cost per host on this machine. Then, on the smallest fleet, no-change
 runs interleaved side by side: pipelining on against off, SSH against the podman
 connection; a first converge of a fresh fleet of that size from a wheelhouse built on
 the controller, beside the first converge from the public index; and the first and no-change
@@ -50,6 +52,11 @@ SIZES = [int(size) for size in os.environ.get("FLEET_SIZES", "5 10 20").split()]
 FORKS = int(os.environ.get("FLEET_FORKS", "20"))
 SIDE_BY_SIDE_REPEAT = int(os.environ.get("FLEET_SIDE_BY_SIDE_REPEAT", "1"))
 COMPARE = os.environ.get("FLEET_COMPARE", "1") != "0"  # 0: the sizes only, no side-by-side runs
+SITE = ROOT / "playbooks" / "site.yml"
+# The floors: plays that do nothing, what Ansible itself costs per host on this machine
+# whatever the roles do. Facts only; and the shape of site.yml's no-change run (facts, then
+# per host 10 tasks that reach the host and 43 that do not). Name: (reaching, skipped).
+FLOORS = {"facts only": (0, 0), "no-change shape": (10, 43)}
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 _started: list[str] = []
@@ -156,6 +163,15 @@ class Fleet:
         return path
 
 
+def floor_playbook(workdir: pathlib.Path, name: str) -> pathlib.Path:
+    reaching, skipped = FLOORS[name]
+    tasks = [{"name": f"Reach the host {index}", "ansible.builtin.ping": {}} for index in range(reaching)]
+    tasks += [{"name": f"Skip {index}", "ansible.builtin.ping": {}, "when": False} for index in range(skipped)]
+    path = workdir / f"floor-{reaching}-{skipped}.yml"
+    path.write_text(json.dumps([{"name": "The floor", "hosts": "all", "gather_subset": ["min"], "tasks": tasks}]))
+    return path
+
+
 def ansible_env(workdir: pathlib.Path, pipelining: bool) -> dict:
     collections = ROOT / ".build" / "collections"
     link = collections / "ansible_collections" / "caretaker" / "ops"
@@ -200,14 +216,15 @@ def _tree_rss_kib(root: int) -> int:
     return total
 
 
-def converge(inventory: pathlib.Path, workdir: pathlib.Path, label: str, pipelining: bool = True) -> dict:
-    """One ansible-playbook run of site.yml: wall seconds, peak tree RSS, the recap per host."""
+def converge(inventory: pathlib.Path, workdir: pathlib.Path, label: str, pipelining: bool = True,
+             playbook: pathlib.Path = SITE) -> dict:
+    """One ansible-playbook run (site.yml unless told): wall seconds, peak tree RSS, the recap per host."""
     log = workdir / f"{label}.log"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen([str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
-                                 str(ROOT / "playbooks" / "site.yml")], env=ansible_env(workdir, pipelining),
+                                 str(playbook)], env=ansible_env(workdir, pipelining),
                                 stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
         peak, done = 0, threading.Event()
 
@@ -265,7 +282,9 @@ def main() -> int:
             goals.append({"goal": f"{size} hosts: no-change run < 1/4 of the first converge",
                           "met": second["seconds"] < first["seconds"] / 4,
                           "detail": f"{second['seconds']:.1f} s vs {first['seconds']:.1f} s"})
-            results[size] = {"first": first, "second": second}
+            floors = {name: converge(fleet.ssh_inventory, workdir, f"{size}-floor-{name.replace(' ', '-')}",
+                                     playbook=floor_playbook(workdir, name)) for name in FLOORS}
+            results[size] = {"first": first, "second": second, "floors": floors}
             if side_by_side is None and COMPARE:
                 side_by_side = compare_settings(fleet, workdir)
                 remove_containers()
@@ -284,12 +303,15 @@ def main() -> int:
         base = min(SIZES)
         for size in SIZES:
             if size != base:
+                ratios = report.setdefault("ratios", {})
+                floors = {name: results[size]["floors"][name]["seconds"] / results[base]["floors"][name]["seconds"] for name in FLOORS}
                 for run in ("first", "second"):
-                    ratio = results[size][run]["seconds"] / results[base][run]["seconds"]
-                    report.setdefault("ratios", {})[f"{size}/{base} {run}"] = ratio
+                    ratio = ratios[f"{size}/{base} {run}"] = results[size][run]["seconds"] / results[base][run]["seconds"]
                     if size == 20 and base == 5:
                         goals.append({"goal": f"20 hosts <= 2.5x the time of 5 ({run} converge)", "met": ratio <= 2.5,
-                                      "detail": f"{ratio:.2f}x"})
+                                      "detail": f"{ratio:.2f}x (plays doing nothing on the same hosts: "
+                                                + ", ".join(f"{name} {value:.2f}x" for name, value in floors.items()) + ")"})
+                ratios.update({f"{size}/{base} floor, {name}": value for name, value in floors.items()})
         print_report(report)
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "fleet.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -354,6 +376,13 @@ def print_report(report: dict) -> None:
               f" {second['seconds'] / first['seconds']:15.2f}")
     for name, ratio in report.get("ratios", {}).items():
         print(f"  ratio {name}: {ratio:.2f}x")
+    print("  floors, plays that do nothing on the same hosts: facts only; the no-change run's shape"
+          f" (facts, {FLOORS['no-change shape'][0]} pings, {FLOORS['no-change shape'][1]} skipped tasks):")
+    for size, runs in report["sizes"].items():
+        facts, shape, second = runs["floors"]["facts only"], runs["floors"]["no-change shape"], runs["second"]
+        print(f"    {size:>3} hosts: facts only {facts['seconds']:5.1f} s, no-change shape {shape['seconds']:5.1f} s"
+              f" (CPU {shape['controller_cpu_seconds']:5.1f} s), site.yml no-change {second['seconds']:5.1f} s,"
+              f" {second['seconds'] / shape['seconds']:.2f}x its shape")
     if report["side_by_side"]:
         print(f"  side by side on {min(report['sizes'])} hosts, no-change run (best of {SIDE_BY_SIDE_REPEAT}):")
         base = report["side_by_side"]["ssh, pipelining on"]["seconds"]
