@@ -89,6 +89,13 @@ groups:
   description: Per inventory group, hosts in total and per state.
   returned: always
   type: dict
+releases:
+  description:
+    - Per application deployed with caretaker, the hosts serving each release, and C(mixed) when they serve more
+      than one (a deploy stopped half way, a host left behind).
+  returned: always
+  type: dict
+  sample: {sample: {releases: {v1: [app3], v2: [app1, app2]}, mixed: true}}
 changes:
   description: C(previous) (when the previous report was written), C(new) problems and C(recovered) items.
   returned: always

@@ -70,8 +70,9 @@ record:
       elements: str
     items:
       description:
-        - One entry per thing observed, with C(area) (job, cert, backup, disk, inodes, updates, dead_letters, supervisor),
-          C(name), C(status), C(message), C(observed_at), C(ttl) and, where it applies, C(value), C(unit) and limits.
+        - One entry per thing observed, with C(area) (job, cert, backup, disk, inodes, updates, dead_letters, supervisor,
+          deploy), C(name), C(status), C(message), C(observed_at), C(ttl) and, where it applies, C(value), C(unit) and
+          limits. A deploy item's C(value) is the release the application serves.
       type: list
       elements: dict
   sample:

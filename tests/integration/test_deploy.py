@@ -12,6 +12,7 @@ from caretaker.deploy.lock import DEPLOY_LOCK
 from caretaker.deploy.migrate import DEPLOY_MIGRATE
 from caretaker.deploy.releases import DEPLOY_RELEASE
 from caretaker.foundation.errors import CaretakerError, ConfigError
+from caretaker.report import record, render
 from deploy_fleet import Client, Fleet, HAProxy, run
 from fixtures.ports import free_port
 
@@ -80,14 +81,36 @@ def test_rolling_deploy_rollback_and_a_failed_canary(fleet, postgres):
     assert summary["summary"]["outcome"] == "rolled_back"
     assert summary["deploy"]["outcome"] == "rolled_back"
 
+    # the fleet report: both hosts serve v2; the canary warns that its deploy of v3 was rolled back
+    canary, other = fleet_report(fleet)["hosts"]
+    assert canary["item"]["status"] == "warning" and canary["item"]["value"] == "v2"
+    assert "release v2; the deploy to v3 (d3," in canary["item"]["message"] and canary["item"]["message"].endswith("rolled back")
+    assert other["item"]["status"] == "ok" and other["item"]["message"].startswith("release v2 since ")
+    assert fleet_report(fleet)["releases"] == {"sample": {"releases": {"v2": ["app1", "app2"]}, "mixed": False}}
+
     # rollback picks the journal's previous release (v1), not the newest directory
     for host in fleet.hosts:
         result = run(DEPLOY_RELEASE, {"app": "sample", "root": str(host.app_root), "state": "rolled_back", "deploy_id": "r1"}, host)
         assert result["changed"] and result["current"] == "v1"
         run(DEPLOY_RELEASE, {"app": "sample", "root": str(host.app_root), "state": "confirmed", "deploy_id": "r1"}, host)
+        if host is fleet.hosts[0]:  # half way: the report names the fleet's two releases
+            report = fleet_report(fleet)
+            assert report["releases"] == {"sample": {"releases": {"v1": ["app1"], "v2": ["app2"]}, "mixed": True}}
+            assert "MIXED release sample: v1 on 1 (app1); v2 on 1 (app2)" in report["text"]
+            assert report["hosts"][0]["item"]["status"] == "ok"  # a confirmed rollback ends the warning
     assert [host.current() for host in fleet.hosts] == ["v1", "v1"]
     status = fleet.hosts[1].caretaker.status()
     assert status["deploys"] == [{"app": "sample", "release": "v1", "since": status["deploys"][0]["since"]}]
+
+
+def fleet_report(fleet):
+    """The fleet report of the app hosts, read from their journals: its releases, its text
+    summary and, per host, its deploy item."""
+    records = {host.name: record.collect(str(host.caretaker.etc), live_updates=False) for host in fleet.hosts}
+    report = render.build(records)
+    items = {name: next(entry for entry in rec["items"] if entry["area"] == "deploy") for name, rec in records.items()}
+    return {"releases": report["releases"], "text": render.text_summary(report),
+            "hosts": [{"host": host.name, "item": items[host.name]} for host in fleet.hosts]}
 
 
 def test_a_failure_after_the_canary_reverts_every_switched_host(fleet):

@@ -6,6 +6,8 @@ import pathlib
 import time
 
 import pytest
+from caretaker.foundation.config import Settings
+from caretaker.foundation.ledger import Ledger
 from caretaker.report import record, render
 from fixtures.ports import free_port
 
@@ -137,8 +139,12 @@ def browser():
 def test_the_page_in_a_real_browser_orders_counts_filters_and_shows_stale(tmp_path, sick_host, browser):
     from selenium.webdriver.common.by import By
 
+    ledger = Ledger(Settings.load(str(sick_host.etc)).database)  # the journal of a deploy of shop v7 that went through
+    ledger.record_deploy("d7", "shop", "deploy", release="v7", previous="v6", outcome="ok", ended=time.time())
+    ledger.close()
     records = _fleet(tmp_path, sick_host)
     old = record.collect(str(sick_host.etc), live_updates=False, now=time.time() - 3 * 86400)
+    next(entry for entry in old["items"] if entry["area"] == "deploy")["value"] = "v6"  # a host left behind on v6
     (records / "old1.json").write_text(json.dumps({**old, "inventory_hostname": "old1"}))
     records_, _notes = render.load_records(str(records))
     report = render.build(records_, inventory={"web1": ["web"], "bare1": ["web"], "old1": ["db"], "gone1": ["db"]}, unreachable={"gone1"})
@@ -155,6 +161,8 @@ def test_the_page_in_a_real_browser_orders_counts_filters_and_shows_stale(tmp_pa
     old_row = browser.find_element(By.CSS_SELECTOR, 'tr[data-host="old1"]')
     assert "stale" in old_row.text and old_row.find_elements(By.CSS_SELECTOR, ".s.stale")
     assert old_row.find_elements(By.CSS_SELECTOR, "svg")  # the inline bars are drawn
+    shop = browser.find_element(By.CSS_SELECTOR, '#releases li[data-app="shop"]')
+    assert "mixed" in shop.text and "v6 on 1 (old1); v7 on 1 (web1)" in shop.text and shop.find_elements(By.CSS_SELECTOR, ".s.warning")
     OUTPUT.mkdir(exist_ok=True)
     browser.save_screenshot(str(OUTPUT / "fleet-report.png"))
     assert (OUTPUT / "fleet-report.png").stat().st_size > 10000

@@ -441,6 +441,14 @@ class Ledger:
             return None, None
         return (found["previous"] if found["outcome"] == "rolled_back" else found["release"]), found["started"]
 
+    def last_switch(self, app):
+        """The newest deploy or rollback row of app on this host (what it tried to put in place), or None."""
+        found = self.db.execute(
+            "SELECT * FROM deploys WHERE app = ? AND action IN ('deploy', 'rollback') ORDER BY started DESC, rowid DESC LIMIT 1",
+            (app,),
+        ).fetchone()
+        return dict(found) if found else None
+
     def add_release(self, app, release, source, digest):
         self.db.execute(
             "INSERT OR REPLACE INTO deploy_releases (app, release, source, digest, prepared) VALUES (?, ?, ?, ?, ?)",

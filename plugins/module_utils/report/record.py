@@ -2,10 +2,11 @@
 
 A record is a list of items, each one thing an operator cares about (a job and its check,
 a database's backups, a certificate, a file system, updates, dead letters, a supervisor
-program), with its status, a one-line reason, when it was observed and how long that
-observation stays true (ttl, seconds: the job's schedule interval with some grace, or
-None). render.py judges staleness against the time it renders, so an old record never
-looks healthy. Whatever could not be read becomes an UNKNOWN item that says why.
+program, an application's release), with its status, a one-line reason, when it was
+observed and how long that observation stays true (ttl, seconds: the job's schedule
+interval with some grace, or None). render.py judges staleness against the time it
+renders, so an old record never looks healthy. Whatever could not be read becomes an
+UNKNOWN item that says why.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from ..foundation.timestamps import epoch, iso
 RECORD_VERSION = 1
 # How long what the report reads live (disks, dead letters, catalogs) stays true: one report interval.
 LIVE_TTL = 86400
+# A deploy journaled as switched or running for longer than this has stopped half way.
+UNFINISHED_DEPLOY = 3600
 # A scheduled observation stays fresh for its interval, plus 10% and 5 minutes for the run itself.
 GRACE = (1.1, 300)
 
@@ -181,6 +184,26 @@ def _dead_letter_items(ledger, now):
                  iso(now), LIVE_TTL, value=len(letters), oldest=iso(oldest))]
 
 
+def _deploy_items(ledger, now):
+    """Each application this host serves: its release, and a warning while its last deploy here
+    did not go through (rolled back, failed, or switched and never confirmed)."""
+    items = []
+    for app in ledger.deployed_apps() if ledger else []:
+        release, since = ledger.deployed_release(app)
+        if release is None:  # the lock host of another fleet's deploys: it serves nothing
+            continue
+        last = ledger.last_switch(app)
+        tried = f"the {last['action']} to {last['release']} ({last['deploy_id']}, {durations.rough(max(now - last['started'], 0))} ago)"
+        if last["outcome"] in ("rolled_back", "failed"):
+            status, message = "warning", f"release {release}; {tried} {last['outcome'].replace('_', ' ')}"
+        elif last["outcome"] != "ok" and now - last["started"] > UNFINISHED_DEPLOY:
+            status, message = "warning", f"release {release}; {tried} never finished"
+        else:
+            status, message = "ok", f"release {release} since {iso(since)}"
+        items.append(item("deploy", app, status, message, iso(now), LIVE_TTL, value=release))
+    return items
+
+
 def _supervisor_items(now, socket_path="/var/run/supervisor.sock"):
     if not os.path.exists(socket_path):
         return []
@@ -219,6 +242,7 @@ def collect(etc=None, now=None, live_updates=True):
         record["items"] += _backup_items(settings, ledger, jobs, now)
         record["items"] += _updates_items(ledger, jobs, now, live_updates)
         record["items"] += _dead_letter_items(ledger, now)
+        record["items"] += _deploy_items(ledger, now)
         record["items"] += _supervisor_items(now)
         record["items"] += _disk_items(jobs, now)
     finally:

@@ -97,8 +97,20 @@ def build(records, inventory=None, unreachable=(), previous=None, notes=(), now=
     return {
         "version": REPORT_VERSION, "generated_at": iso(now), "notes": notes,
         "summary": {"hosts": len(hosts), **{status: sum(1 for entry in hosts if entry["state"] == status) for status in ORDER}},
-        "groups": dict(sorted(groups.items())), "changes": _changes(previous, hosts), "hosts": hosts,
+        "groups": dict(sorted(groups.items())), "releases": releases(hosts), "changes": _changes(previous, hosts), "hosts": hosts,
     }
+
+
+def releases(hosts):
+    """{app: {"releases": {release: [hosts]}, "mixed": bool}}: which release each application
+    serves where; mixed when its hosts serve more than one (a deploy stopped half way, a host
+    left behind)."""
+    found = {}
+    for entry in hosts:
+        for item in entry["items"]:
+            if item["area"] == "deploy" and item.get("value"):
+                found.setdefault(item["name"], {}).setdefault(item["value"], []).append(entry["host"])
+    return {app: {"releases": dict(sorted(where.items())), "mixed": len(where) > 1} for app, where in sorted(found.items())}
 
 
 def _changes(previous, hosts):
@@ -187,6 +199,10 @@ def text_summary(report, lines=15):
     out = [f"fleet report {report['generated_at']}: {summary['hosts']} hosts, "
            + ", ".join(f"{summary[status]} {status}" for status in reversed(ORDER) if summary[status])]
     out += [f"note: {note}" for note in report["notes"]]
+    for app, served in report.get("releases", {}).items():
+        where = "; ".join(f"{release} on {len(hosts)} ({', '.join(hosts[:3])}{', ...' if len(hosts) > 3 else ''})"
+                          for release, hosts in served["releases"].items())
+        out.append(f"{'MIXED ' if served['mixed'] else ''}release {app}: {where}")
     for entry in report["hosts"][:lines]:
         reasons = [f"{item['area']} {item['name']}: {item['message']}" for item in entry["items"] if item["status"] != "ok"][:2]
         reasons = entry["errors"][:1] + reasons if entry["errors"] else reasons
@@ -241,6 +257,7 @@ tr.detail td{background:#fafafa}
 <noscript>This page draws its tables with JavaScript; the data is in the JSON beside it.</noscript>
 <div id="notes"></div><div class="cards" id="cards"></div>
 <h2>Groups</h2><table id="groups"></table>
+<h2>Releases</h2><div id="releases"></div>
 <h2>Changes since the previous report</h2><div id="changes"></div>
 <h2>Hosts</h2>
 <p><input id="filter" placeholder="filter: host, group, problem text" aria-label="filter">
@@ -326,6 +343,11 @@ document.getElementById("notes").innerHTML=R.notes.length?
 document.getElementById("groups").innerHTML="<tr><th>group</th><th>hosts</th>"+Object.keys(ORDER).reverse().map(k=>"<th>"+k+"</th>").join("")+"</tr>"+
   Object.entries(R.groups).map(([g,s])=>"<tr><td>"+esc(g)+"</td><td>"+s.hosts+"</td>"+
     Object.keys(ORDER).reverse().map(k=>"<td>"+(s[k]?badge(k,false)+" "+s[k]:"")+"</td>").join("")+"</tr>").join("");
+const REL=Object.entries(R.releases||{});
+document.getElementById("releases").innerHTML=!REL.length?"<p>No application deployed by caretaker.</p>":
+  "<ul>"+REL.map(([app,s])=>'<li data-app="'+esc(app)+'">'+(s.mixed?badge("warning",false)+" mixed ":"")+"<b>"+esc(app)+"</b>: "+
+    Object.entries(s.releases).map(([rel,hs])=>esc(rel)+" on "+hs.length+" ("+esc(hs.slice(0,5).join(", "))+(hs.length>5?", ...":"")+")").join("; ")+
+    "</li>").join("")+"</ul>";
 const C=R.changes;
 document.getElementById("changes").innerHTML=!C.previous?"<p>No previous report to compare with.</p>":
   "<p>Since "+esc(C.previous)+": "+C.new.length+" new problems, "+C.recovered.length+" recovered.</p><ul>"+
@@ -346,8 +368,9 @@ def _fleet_report(args, ctx):
     if not ctx.check_mode:
         write_atomic(args["json_path"], to_json(report))
         write_atomic(args["html_path"], to_html(report))
-    return {"changed": True, "summary": report["summary"], "groups": report["groups"], "changes": report["changes"],
-            "notes": report["notes"], "text": text_summary(report), "html_path": args["html_path"], "json_path": args["json_path"]}
+    return {"changed": True, "summary": report["summary"], "groups": report["groups"], "releases": report["releases"],
+            "changes": report["changes"], "notes": report["notes"], "text": text_summary(report),
+            "html_path": args["html_path"], "json_path": args["json_path"]}
 
 
 FLEET_REPORT = Task(
