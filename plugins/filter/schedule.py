@@ -10,7 +10,7 @@ from ansible_collections.caretaker.ops.plugins.module_utils.foundation.schedule 
 
 
 def cron_spread(expr, seed):
-    """Resolve H in a cron expression with a value seeded by host and job."""
+    """Resolve H and H/N in a cron expression with values seeded by host and job."""
     try:
         resolved = spread(str(expr), str(seed))
         parse_cron(resolved)

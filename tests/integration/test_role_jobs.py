@@ -90,3 +90,26 @@ def test_systemd_scheduler_writes_units_and_drops_cron_entries(sync, caretaker_h
                                            "caretaker-disk-report.timer", "caretaker-tidy-tmp.service", "caretaker-tidy-tmp.timer"]
     timer = (tmp_path / "units" / "caretaker-disk-report.timer").read_text()
     assert "OnCalendar=*-*-* 00,06,12,18:" in timer and "\nPersistent=true\n" in timer
+
+
+def test_every_five_minutes_from_a_minute_of_the_host_and_a_bad_step_named(sync, caretaker_host, tmp_path):
+    health = {"name": "health", "kind": "noop", "schedule": "H/5 * * * *"}
+    minutes = set()
+    for seed in ("web1", "web2", "web3", "web4", "web5", "web6"):
+        code, _result = sync([health], seed=seed)
+        assert code == 0
+        minute = (tmp_path / "cron.d" / "caretaker-health").read_text().splitlines()[-1].split()[0]
+        start, step = minute.split("-")[0], minute.split("/")[1]
+        assert step == "5" and minute == f"{start}-59/5" and 0 <= int(start) <= 4
+        minutes.add(start)
+    assert len(minutes) > 1  # the hosts do not all start in the same minute
+
+    code, result = sync([health], seed="web1", scheduler="systemd")
+    assert code == 0
+    timer = (tmp_path / "units" / "caretaker-health.timer").read_text()
+    assert "OnCalendar=*-*-* *:" in timer and len(timer.split("OnCalendar=*-*-* *:")[1].split(":")[0].split(",")) == 12
+
+    before = {path: path.read_text() for path in [*(tmp_path / "units").iterdir(), caretaker_host.etc / "jobs" / "health.yml"]}
+    code, result = sync([{**health, "schedule": "H/0 * * * *"}], seed="web1", scheduler="systemd")
+    assert code != 0 and "job health: schedule: bad step '0' in 'H/0'" in result["msg"]
+    assert {path: path.read_text() for path in before} == before

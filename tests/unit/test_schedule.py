@@ -14,6 +14,24 @@ def test_spread_is_stable_per_seed_and_differs_across_hosts():
     assert len(minutes) > 20
 
 
+def test_h_step_spreads_the_offset_and_keeps_the_interval():
+    offsets = set()
+    for index in range(50):
+        minute = spread("H/5 * * * *", f"web{index}/health").split()[0]
+        start, step = minute.split("/")
+        assert step == "5" and start.endswith("-59") and 0 <= int(start.split("-")[0]) <= 4
+        due = [next_due(f"{minute} * * * *", datetime.datetime(2026, 11, 23, 10, 0, 30) + datetime.timedelta(minutes=k)) for k in (0, 5)]
+        assert due[1] - due[0] == datetime.timedelta(minutes=5)
+        offsets.add(int(start.split("-")[0]))
+    assert offsets == {0, 1, 2, 3, 4}  # fifty hosts use every offset
+    assert spread("0 H/6 * * *", "db1/backup").split()[1] in {f"{hour}-23/6" for hour in range(6)}
+    assert to_oncalendar(spread("H/20 * * * *", "web1/health")).startswith("*-*-* *:")
+    for bad in ("H/0 * * * *", "H/x * * * *", "H/61 * * * *", "0 H/25 * * *"):
+        with pytest.raises(ConfigError, match="H/N needs N from 1") as error:
+            spread(bad, "web1/health")
+        assert error.value.field == "schedule"
+
+
 def test_next_due_steps_and_lists():
     now = datetime.datetime(2026, 11, 23, 10, 7, 30)
     assert next_due("*/15 * * * *", now) == datetime.datetime(2026, 11, 23, 10, 15)

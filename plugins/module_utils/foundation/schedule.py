@@ -1,7 +1,9 @@
 """Cron schedules: parse, spread a fleet with H, find the next run, translate to systemd.
 
 `H` in the minute or hour field stands for a value derived from a seed (the host and job
-name), as in Jenkins, so a fleet given "H 3 * * *" does not start at 03:00 all at once.
+name), as in Jenkins, so a fleet given "H 3 * * *" does not start at 03:00 all at once;
+`H/N` is every N from a seeded offset ("H/5": minute 3, 8, 13, ... on one host, 1, 6, 11,
+... on another), so checks every five minutes do not all fire in the same second.
 """
 
 from __future__ import annotations
@@ -24,15 +26,23 @@ DAY_NAMES = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
 def spread(expr: str, seed: str) -> str:
-    """Replace H in the minute and hour fields with values seeded by `seed`."""
+    """Replace H and H/N in the minute and hour fields with values seeded by `seed`."""
     import hashlib  # deferred: `caretaker run` validates schedules but never spreads them
 
     expr = ALIASES.get(expr.strip(), expr.strip())
     parts = expr.split()
     digest = int(hashlib.sha256(seed.encode()).hexdigest(), 16)
-    for index, (_name, low, high) in enumerate(FIELDS[:2]):
-        if index < len(parts) and parts[index] == "H":
-            parts[index] = str(low + (digest >> (16 * index)) % (high - low + 1))
+    for index, (name, low, high) in enumerate(FIELDS[:2]):
+        part = parts[index] if index < len(parts) else ""
+        seeded = digest >> (16 * index)
+        if part == "H":
+            parts[index] = str(low + seeded % (high - low + 1))
+        elif part.startswith("H/"):
+            step = part[2:]
+            if not step.isdigit() or not 0 < int(step) <= high - low + 1:
+                raise ConfigError(f"bad step {step!r} in {part!r}: H/N needs N from 1 to {high - low + 1} in the {name} field",
+                                  field="schedule")
+            parts[index] = f"{low + seeded % int(step)}-{high}/{step}"
     return " ".join(parts)
 
 
@@ -71,7 +81,7 @@ def parse_cron(expr: str, source: str | None = None):
     parts = expr.split()
     if len(parts) != 5:
         raise ConfigError(f"{expr!r} needs 5 fields (minute hour day month weekday)", field="schedule", source=source)
-    if "H" in parts:
+    if any(part == "H" or part.startswith("H/") for part in parts):
         raise ConfigError("H must be resolved with spread() before use", field="schedule", source=source)
     sets = [_parse_field(part, *spec, source) for part, spec in zip(parts, FIELDS, strict=True)]
     if 7 in sets[4]:
