@@ -16,16 +16,18 @@ INFO_SPEC = {
 }
 
 
+def served(ledger):
+    """[(app, release, since)] for every application the journal knows; release and since are
+    None on a host that only held the deploy lock."""
+    return [(app, *ledger.deployed_release(app)) for app in ledger.deployed_apps()]
+
+
 def apps_summary(settings):
     """[{app, release, since}] for every application the journal knows; [] without a ledger."""
     if not os.path.exists(settings.database):
         return []
     with journal(settings) as ledger:
-        summary = []
-        for app in ledger.deployed_apps():
-            release, since = ledger.deployed_release(app)
-            summary.append({"app": app, "release": release, "since": iso(since)})
-        return summary
+        return [{"app": app, "release": release, "since": iso(since)} for app, release, since in served(ledger)]
 
 
 def _info(args, ctx):

@@ -25,7 +25,7 @@ FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month",
 DAY_NAMES = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
-def spread(expr: str, seed: str) -> str:
+def spread(expr: str, seed: str, source: str | None = None) -> str:
     """Replace H and H/N in the minute and hour fields with values seeded by `seed`."""
     import hashlib  # deferred: `caretaker run` validates schedules but never spreads them
 
@@ -41,7 +41,7 @@ def spread(expr: str, seed: str) -> str:
             step = part[2:]
             if not step.isdigit() or not 0 < int(step) <= high - low + 1:
                 raise ConfigError(f"bad step {step!r} in {part!r}: H/N needs N from 1 to {high - low + 1} in the {name} field",
-                                  field="schedule")
+                                  field="schedule", source=source)
             parts[index] = f"{low + seeded % int(step)}-{high}/{step}"
     return " ".join(parts)
 

@@ -187,9 +187,10 @@ def _dead_letter_items(ledger, now):
 def _deploy_items(ledger, now):
     """Each application this host serves: its release, and a warning while its last deploy here
     did not go through (rolled back, failed, or switched and never confirmed)."""
+    from ..deploy.info import served
+
     items = []
-    for app in ledger.deployed_apps() if ledger else []:
-        release, since = ledger.deployed_release(app)
+    for app, release, since in served(ledger) if ledger else []:
         if release is None:  # the lock host of another fleet's deploys: it serves nothing
             continue
         last = ledger.last_switch(app)

@@ -111,10 +111,7 @@ def _declared(request):
             raise ConfigError("must be present or absent", field="state", source=f"job {name}")
         definition = {key: entry[key] for key in JOB_KEYS if entry.get(key) is not None}
         if definition.get("schedule"):
-            try:
-                definition["schedule"] = spread(str(definition["schedule"]), f"{request['seed']}/{name}")
-            except ConfigError as exc:
-                raise ConfigError(exc.reason, field="schedule", source=f"job {name}") from None
+            definition["schedule"] = spread(str(definition["schedule"]), f"{request['seed']}/{name}", source=f"job {name}")
         job = parse_job(name, f"job {name}", definition, source=f"job {name}")
         if request["scheduler"] == "systemd" and job.schedule:
             try:
